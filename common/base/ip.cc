@@ -1,0 +1,122 @@
+#include "common/base/ip.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+#include "common/base/strings.h"
+
+namespace zm {
+
+absl::StatusOr<IpAddr> IpAddr::Parse(std::string_view text) {
+  std::string s(text);
+  in_addr v4{};
+  if (inet_pton(AF_INET, s.c_str(), &v4) == 1) return FromV4(v4.s_addr);
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, s.c_str(), &v6) == 1) {
+    IpAddr a;
+    std::memcpy(a.bytes.data(), &v6, 16);
+    return a;
+  }
+  return absl::InvalidArgumentError(StrCat("not an IP address: \"", text, "\""));
+}
+
+IpAddr IpAddr::FromV4(uint32_t net_order) {
+  IpAddr a;
+  a.bytes[10] = 0xff;
+  a.bytes[11] = 0xff;
+  std::memcpy(&a.bytes[12], &net_order, 4);
+  return a;
+}
+
+IpAddr IpAddr::FromV6(const uint8_t (&b)[16]) {
+  IpAddr a;
+  std::memcpy(a.bytes.data(), b, 16);
+  return a;
+}
+
+IpAddr IpAddr::FromSockaddr(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET) {
+    return FromV4(reinterpret_cast<const sockaddr_in*>(sa)->sin_addr.s_addr);
+  }
+  IpAddr a;
+  std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, 16);
+  return a;
+}
+
+bool IpAddr::is_v4() const {
+  static constexpr uint8_t kPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(bytes.data(), kPrefix, 12) == 0;
+}
+
+bool IpAddr::is_loopback() const {
+  if (is_v4()) return bytes[12] == 127;
+  static constexpr uint8_t kLoop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  return std::memcmp(bytes.data(), kLoop, 16) == 0;
+}
+
+bool IpAddr::is_unspecified() const {
+  if (is_v4()) return v4_net_order() == 0;
+  for (uint8_t b : bytes)
+    if (b) return false;
+  return true;
+}
+
+uint32_t IpAddr::v4_net_order() const {
+  uint32_t v;
+  std::memcpy(&v, &bytes[12], 4);
+  return v;
+}
+
+std::string IpAddr::ToString() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (is_v4()) {
+    in_addr v4{.s_addr = v4_net_order()};
+    inet_ntop(AF_INET, &v4, buf, sizeof(buf));
+  } else {
+    inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+  }
+  return buf;
+}
+
+absl::StatusOr<Endpoint> Endpoint::FromSockaddr(const sockaddr_storage& ss) {
+  Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.ip = IpAddr::FromV4(sin->sin_addr.s_addr);
+    e.port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    e.ip = IpAddr::FromSockaddr(reinterpret_cast<const sockaddr*>(sin6));
+    e.port = ntohs(sin6->sin6_port);
+  } else {
+    return absl::InvalidArgumentError(StrCat("unexpected address family ", ss.ss_family));
+  }
+  return e;
+}
+
+socklen_t Endpoint::ToSockaddr(sockaddr_storage* ss) const {
+  if (!ip.is_v4()) return ToSockaddr6(ss);
+  std::memset(ss, 0, sizeof(*ss));
+  auto* sin = reinterpret_cast<sockaddr_in*>(ss);
+  sin->sin_family = AF_INET;
+  sin->sin_port = htons(port);
+  sin->sin_addr.s_addr = ip.v4_net_order();
+  return sizeof(sockaddr_in);
+}
+
+socklen_t Endpoint::ToSockaddr6(sockaddr_storage* ss) const {
+  std::memset(ss, 0, sizeof(*ss));
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(port);
+  std::memcpy(&sin6->sin6_addr, ip.bytes.data(), 16);
+  return sizeof(sockaddr_in6);
+}
+
+std::string Endpoint::ToString() const {
+  if (ip.is_v4()) return StrCat(ip.ToString(), ":", port);
+  return StrCat("[", ip.ToString(), "]:", port);
+}
+
+}  // namespace zm
