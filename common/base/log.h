@@ -6,6 +6,8 @@
 
 #include <string_view>
 
+#include "common/base/strings.h"
+
 namespace zm {
 
 enum class LogFormat { kText, kJson };

@@ -6,6 +6,24 @@
 
 #include <iterator>
 #include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+// fmt (and so spdlog) can print absl::string_view (e.g. Status::message()) and absl::Status.
+template <>
+struct fmt::formatter<absl::string_view> : fmt::formatter<std::string_view> {
+  auto format(absl::string_view s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(std::string_view(s.data(), s.size()), ctx);
+  }
+};
+template <>
+struct fmt::formatter<absl::Status> : fmt::formatter<std::string_view> {
+  auto format(const absl::Status& s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(s.ToString(), ctx);
+  }
+};
 
 namespace zm {
 
