@@ -200,14 +200,19 @@ void Enroller::Reconcile(const std::vector<EnrollTarget>& desired) {
     Unenroll(it->second);
     it = enrolled_.erase(it);
   }
-  pending_.clear();
+  std::map<std::string, PodStatus> before;
+  before.swap(pending_);
   for (const auto& t : desired) {
     if (enrolled_.count(t.ref.uid)) continue;
     absl::Status st = Enroll(t);
-    if (!st.ok()) {
-      L().warn("cannot enroll {} yet: {}", PodName(t.ref), st.message());
-      pending_[t.ref.uid] = {.uid = t.ref.uid, .pod = PodName(t.ref), .error = std::string(st.message())};
+    if (st.ok()) continue;
+    PodStatus p{.uid = t.ref.uid, .pod = PodName(t.ref), .error = std::string(st.message())};
+    // Pending pods are retried every second: say so once per distinct reason.
+    auto old = before.find(t.ref.uid);
+    if (old == before.end() || old->second.error != p.error) {
+      L().warn("cannot enroll {} yet: {}", p.pod, p.error);
     }
+    pending_[t.ref.uid] = std::move(p);
   }
 }
 

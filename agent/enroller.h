@@ -72,6 +72,7 @@ class Enroller {
 
   std::vector<PodStatus> Status() const;
   size_t enrolled_count() const { return enrolled_.size(); }
+  bool has_pending() const { return !pending_.empty(); }
   bool snapshot_sent() const { return snapshot_sent_; }
   void OnZtunnelDisconnected() { snapshot_sent_ = false; }
 

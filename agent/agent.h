@@ -1,0 +1,90 @@
+#pragma once
+// zmesh-agent's control loop (local mode). Threads (ARCHITECTURE.md):
+//  - control thread: Run(); owns the enroller, the datapath and the ZDS connection;
+//  - manifest watcher thread: posts every new manifest snapshot;
+//  - ZDS accept thread: posts every new ztunnel connection;
+//  - admin thread: serves /healthz/ready and /metrics from a published, immutable view.
+// Only the control thread touches the maps and ztunnel, so there is nothing to lock there.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "agent/enroller.h"
+#include "agent/zds_server.h"
+#include "bpf/datapath.h"
+#include "common/k8s/manifest_store.h"
+
+namespace zm::agent {
+
+struct AgentOptions {
+  std::string node;
+  std::string manifests;
+  std::string cgroup_root;
+  std::string pin_dir;
+  std::string zds_socket;
+  std::string admin_addr;
+};
+
+// What the admin thread shows; rebuilt by the control thread after every change.
+struct AgentView {
+  bool ready = false;
+  std::vector<std::string> pending_tasks;
+  std::vector<PodStatus> pods;
+  size_t manifest_errors = 0;
+  uint64_t reconciles = 0;
+  bool ztunnel_connected = false;
+};
+
+class Agent {
+ public:
+  Agent(AgentOptions options, bpf::Datapath& datapath, ZdsServer& zds, PodNetns& netns);
+  ~Agent();
+
+  // Recovers pinned state against the manifests; then Run() until Stop().
+  absl::Status Start(std::shared_ptr<const k8s::ManifestSnapshot> initial);
+  void Run();
+  void Stop();
+
+  // Thread-safe posts from the watcher and accept threads.
+  void PostManifests(std::shared_ptr<const k8s::ManifestSnapshot> snapshot);
+  void PostZtunnel(Fd conn);
+
+  std::shared_ptr<const AgentView> View() const;
+
+ private:
+  using Event = std::variant<std::shared_ptr<const k8s::ManifestSnapshot>, Fd>;
+  std::vector<EnrollTarget> Desired(const k8s::ManifestSnapshot& snapshot);
+  void OnZtunnel(Fd conn);
+  void Publish();
+
+  AgentOptions options_;
+  bpf::Datapath& datapath_;
+  ZdsServer& zds_;
+  Enroller enroller_;
+  std::vector<EnrollTarget> desired_;
+  std::set<std::string> logged_errors_;
+  uint64_t reconciles_ = 0;
+  size_t manifest_errors_ = 0;
+  bool recovered_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;  // guarded by mu_
+  bool stop_ = false;         // guarded by mu_
+  mutable std::mutex view_mu_;
+  std::shared_ptr<const AgentView> view_;  // guarded by view_mu_
+};
+
+// The id of the cgroup v2 that process `pid` is in (as bpf_get_current_cgroup_id() sees it).
+absl::StatusOr<uint64_t> CgroupIdOfPid(pid_t pid);
+// Where cgroup v2 is mounted (from /proc/self/mountinfo).
+absl::StatusOr<std::string> Cgroup2Mount();
+
+}  // namespace zm::agent

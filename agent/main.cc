@@ -1,0 +1,179 @@
+// zmesh-agent: the node agent (local mode). See agent/README.md and ARCHITECTURE.md.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "agent/admin.h"
+#include "agent/agent.h"
+#include "agent/enrollment.h"
+#include "agent/inpod_routing.h"
+#include "agent/manifest_watcher.h"
+#include "agent/pod_netns.h"
+#include "bpf/pinned_datapath.h"
+#include "common/base/log.h"
+#include "common/base/netns.h"
+#include "common/http/http_server.h"
+#include "common/mesh/workload.h"
+
+#ifndef ZMESH_BUILD_ID
+#define ZMESH_BUILD_ID "dev"
+#endif
+
+namespace zm::agent {
+namespace {
+
+int Fail(const absl::Status& st) {
+  Log("agent").critical("{}", st.message());
+  return 1;
+}
+
+int RunAgent(AgentOptions opts) {
+  auto& log = Log("agent");
+  if (absl::Status st = bpf::EnsureBpffs(); !st.ok()) return Fail(st);
+  auto datapath = bpf::PinnedDatapath::Open(
+      {.pin_dir = opts.pin_dir, .cgroup_root = opts.cgroup_root, .build_id = ZMESH_BUILD_ID});
+  if (!datapath.ok()) return Fail(datapath.status());
+  if ((*datapath)->migrated()) log.warn("pinned maps of another ABI were migrated");
+  if (auto gc = (*datapath)->GcDefunctSkLookupLinks(); gc.ok() && !gc->empty()) {
+    log.info("gc: removed {} sk_lookup links of namespaces that are gone", gc->size());
+  }
+  auto zds = ZdsServer::Listen(opts.zds_socket);
+  if (!zds.ok()) return Fail(zds.status());
+  RealPodNetns netns;
+  Agent agent(opts, **datapath, **zds, netns);
+
+  // Manifests first: recovery needs to know what is still wanted.
+  std::shared_ptr<const k8s::ManifestSnapshot> initial;
+  auto watcher = ManifestWatcher::Start(opts.manifests, [&](auto snap) {
+    if (!initial) {
+      initial = snap;  // the first call happens inside Start(), before Agent::Start()
+      return;
+    }
+    agent.PostManifests(std::move(snap));
+  });
+  if (!watcher.ok()) return Fail(watcher.status());
+  if (!initial) initial = (*watcher)->Current();
+  if (absl::Status st = agent.Start(initial); !st.ok()) return Fail(st);
+
+  std::thread accept_thread([&] {
+    while (true) {
+      auto conn = (*zds)->Accept();
+      if (!conn.ok()) {
+        if (!absl::IsCancelled(conn.status())) log.error("zds accept: {}", conn.status().message());
+        return;
+      }
+      agent.PostZtunnel(std::move(*conn));
+    }
+  });
+
+  asio::io_context admin_ctx;
+  http::HttpServer admin(admin_ctx, [&](std::string_view method, std::string_view path) {
+    AdminResponse r = HandleAdmin(*agent.View(), method, path);
+    return http::HttpResponse{.status = r.status, .body = r.body, .content_type = r.content_type};
+  });
+  auto admin_addr = Endpoint::Parse(opts.admin_addr);
+  if (!admin_addr.ok()) return Fail(admin_addr.status());
+  if (auto port = admin.Listen(*admin_addr); !port.ok()) return Fail(port.status());
+  std::thread admin_thread([&] { admin_ctx.run(); });
+
+  // Signals: stop the control loop; never tear the datapath down (DESIGN §3).
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    log.info("signal {}: stopping; capture stays in place on the pinned state", sig);
+    agent.Stop();
+  });
+  log.info("zmesh-agent {} on node {}: manifests {}, pins {}, zds {}, admin {}", ZMESH_BUILD_ID,
+           opts.node, opts.manifests, opts.pin_dir, opts.zds_socket, opts.admin_addr);
+  agent.Run();
+
+  (*zds)->Shutdown();
+  accept_thread.join();
+  asio::post(admin_ctx, [&] { admin.Stop(); });
+  admin_ctx.stop();
+  admin_thread.join();
+  signal_thread.detach();  // blocked in sigwait; the process exits now
+  watcher->reset();
+  return 0;
+}
+
+int Uninstall(const std::string& pin_dir, const std::string& node, const std::string& manifests) {
+  auto& log = Log("agent");
+  // The in-pod routing of the pods this node enrolled, when the manifests say where they are.
+  if (!manifests.empty()) {
+    k8s::ManifestStore store(manifests);
+    if (absl::Status st = store.Reload(); st.ok()) {
+      mesh::Snapshot snap = mesh::BuildSnapshot(store.Snapshot());
+      for (const auto& d : DecideEnrollment(snap, node)) {
+        if (!d.workload || d.workload->netns.empty()) continue;
+        auto fd = OpenNetns(d.workload->netns);
+        if (fd.ok() && RemoveDeliveryRouting(fd->get()).ok()) {
+          log.info("removed the delivery routing of {}", d.key());
+        }
+      }
+    } else {
+      log.warn("uninstall: manifests {}: {}", manifests, st.message());
+    }
+  }
+  absl::Status st = bpf::PinnedDatapath::Uninstall(pin_dir);
+  if (!st.ok()) return Fail(st);
+  log.info("uninstalled: every link and map under {} removed", pin_dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace zm::agent
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread; a dedicated thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"zmesh-agent: enrolls the pods of labelled namespaces and loads the capture layer"};
+  zm::agent::AgentOptions opts;
+  std::string pin_root = "/sys/fs/bpf/zmesh";
+  std::string log_level = "info";
+  std::string log_format = "text";
+  app.add_option("--node", opts.node, "this node's name")->required();
+  app.add_option("--manifests", opts.manifests, "directory of Kubernetes YAML (local mode)");
+  app.add_option("--cgroup-root", opts.cgroup_root, "cgroup v2 directory to attach to");
+  app.add_option("--pin-root", pin_root, "bpffs directory; pins go to <pin-root>/<node>")
+      ->capture_default_str();
+  app.add_option("--zds-socket", opts.zds_socket,
+                 "ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
+  app.add_option("--admin-addr", opts.admin_addr, "admin/metrics address")
+      ->default_str("127.0.0.1:15030");
+  app.add_option("--log-level", log_level)->capture_default_str();
+  app.add_option("--log-format", log_format, "text|json")->capture_default_str();
+  auto* uninstall = app.add_subcommand(
+      "uninstall", "remove every program, link and map the agent pinned for --node");
+  std::string uninstall_manifests;
+  uninstall->add_option("--manifests", uninstall_manifests,
+                        "also remove the in-pod routing of the node's pods found here");
+  CLI11_PARSE(app, argc, argv);
+
+  zm::ConfigureLogging(log_level,
+                       log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
+  if (opts.admin_addr.empty()) opts.admin_addr = "127.0.0.1:15030";
+  opts.pin_dir = pin_root + "/" + opts.node;
+  if (opts.zds_socket.empty()) opts.zds_socket = "/var/run/zmesh/" + opts.node + "/zds.sock";
+  if (*uninstall) {
+    return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests);
+  }
+  if (opts.manifests.empty() || opts.cgroup_root.empty()) {
+    std::fprintf(stderr, "zmesh-agent: --manifests and --cgroup-root are required to run\n");
+    return 2;
+  }
+  return zm::agent::RunAgent(opts);
+}
