@@ -20,6 +20,8 @@ class Datapath {
   virtual ~Datapath() = default;
 
   virtual absl::Status WriteConfig(const zm_config& config) = 0;
+  // zm_config[0] as pinned (all zero on a fresh install).
+  virtual absl::StatusOr<zm_config> ReadConfig() = 0;
 
   // zm_listeners (SOCKHASH): ztunnel's in-pod listener for {pod ip, role}.
   virtual absl::Status PutListener(const IpAddr& pod_ip, uint32_t role, int listener_fd) = 0;

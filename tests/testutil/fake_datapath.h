@@ -37,6 +37,7 @@ class FakeDatapath : public bpf::Datapath {
     config = c;
     return Op("WriteConfig", "");
   }
+  absl::StatusOr<zm_config> ReadConfig() override { return config; }
   absl::Status PutListener(const IpAddr& ip, uint32_t role, int fd) override {
     if (auto st = Op("PutListener", ip.ToString()); !st.ok()) return st;
     listeners[{ip, role}] = fd;

@@ -1,0 +1,85 @@
+#pragma once
+// The mesh model (DESIGN §2): what the agent, ztunnel and the CLI reason about, built from
+// Kubernetes objects by one translation layer, for local mode (manifests) and cluster mode
+// (the API watcher) alike.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/base/ip.h"
+#include "common/k8s/manifest.h"
+#include "common/k8s/manifest_store.h"
+
+namespace zm::mesh {
+
+// Annotations a pod may carry.
+inline constexpr std::string_view kNetnsAnnotation = "zmesh.io/netns";
+inline constexpr std::string_view kExcludeOutboundPortsAnnotation =
+    "zmesh.io/exclude-outbound-ports";
+inline constexpr std::string_view kExcludeInboundPortsAnnotation = "zmesh.io/exclude-inbound-ports";
+
+inline constexpr std::string_view kTrustDomain = "cluster.local";
+
+struct Workload {
+  std::string uid;
+  std::string name;
+  std::string ns;
+  std::string service_account;
+  std::string node;
+  std::string phase;  // the pod's status.phase, "" when unknown
+  std::vector<IpAddr> ips;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::string netns;  // zmesh.io/netns: a path or an `ip netns` name; empty when absent
+  std::vector<uint16_t> exclude_outbound_ports;  // sorted, unique
+  std::vector<uint16_t> exclude_inbound_ports;   // sorted, unique
+
+  // "spiffe://cluster.local/ns/<ns>/sa/<sa>"
+  std::string identity() const;
+  // "ns/name"
+  std::string key() const { return ns + "/" + name; }
+  // Succeeded or Failed: its containers are gone for good.
+  bool terminal() const { return phase == "Succeeded" || phase == "Failed"; }
+};
+
+// The translation from a Pod. Errors name the pod and the field:
+// `pod demo/client: annotation zmesh.io/exclude-inbound-ports: "80,x": "x" is not a port (1-65535)`.
+absl::StatusOr<Workload> WorkloadFromPod(const k8s::Pod& pod);
+
+// "80, 443,8080" -> {80, 443, 8080}; empty -> {}. Errors say which element is wrong.
+absl::StatusOr<std::vector<uint16_t>> ParsePortList(std::string_view text);
+
+struct Namespace {
+  std::string name;
+  std::map<std::string, std::string> labels;
+};
+
+// A pod that could not be translated: kept so enrollment can say why it is not enrolled.
+struct RejectedPod {
+  std::string uid;
+  std::string name;
+  std::string ns;
+  std::string node;
+  std::map<std::string, std::string> labels;
+  std::string error;
+};
+
+// One immutable view of the mesh; readers share std::shared_ptr<const Snapshot>.
+struct Snapshot {
+  std::vector<Namespace> namespaces;  // sorted by name
+  std::vector<Workload> workloads;    // sorted by ns/name
+  std::vector<RejectedPod> rejected;  // sorted by ns/name
+  std::vector<std::string> errors;    // source errors, then one per rejected pod
+
+  const Namespace* FindNamespace(std::string_view name) const;
+};
+
+// Translates a manifest snapshot (and, later, the cluster watcher's state).
+Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects);
+
+}  // namespace zm::mesh
