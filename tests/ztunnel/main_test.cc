@@ -1,0 +1,145 @@
+// The ztunnel binary as a process: flags, readiness over HTTP after the first snapshot,
+// access to /metrics, and a clean exit 0 on SIGTERM. Uses a fake agent; no root needed.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/ztunnel/fake_agent.h"
+#include "tests/ztunnel/test_helpers.h"
+
+namespace zm::ztunnel {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using namespace zm::ztunnel::testing;
+
+std::string ZtunnelBinary() {
+  if (const char* b = std::getenv("ZMESH_BUILD_DIR")) return std::string(b) + "/bin/ztunnel";
+  // tests/<this> -> bin/ztunnel
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
+          "ztunnel")
+      .string();
+}
+
+class ZtunnelProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/zt-main-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    agent_ = std::make_unique<FakeAgent>(dir_ + "/zds.sock");
+    // Reserve a metrics port: bound with SO_REUSEADDR but not listening, so ztunnel (also
+    // SO_REUSEADDR) can take it and nobody else can.
+    reserve_ = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    ::setsockopt(reserve_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sa{.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(reserve_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    port_ = LocalPort(reserve_.get());
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    agent_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void Spawn(std::vector<std::string> args) {
+    std::string log = dir_ + "/ztunnel.log";
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> argv;
+      static std::string bin = ZtunnelBinary();
+      argv.push_back(bin.data());
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+
+  // Waits for the child's exit; -1 at the deadline.
+  int WaitExit() {
+    int status = 0;
+    bool done = WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; });
+    if (!done) return -1;
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  std::string Get(const std::string& path) {
+    Fd c;
+    WaitFor([&] { return static_cast<bool>(c = Connect4(port_)); });
+    if (!c) return "connect failed";
+    SendAll(c.get(), "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    return ReadUntilEnd(c.get()).data;
+  }
+
+  std::string Log() {
+    std::ifstream in(dir_ + "/ztunnel.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::string dir_;
+  std::unique_ptr<FakeAgent> agent_;
+  Fd reserve_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(ZtunnelProcessTest, ReadyAfterSnapshotAndExitsCleanlyOnSigterm) {
+  Spawn({"--node", "n1", "--zds-socket", dir_ + "/zds.sock", "--metrics-addr",
+         "127.0.0.1:" + std::to_string(port_), "--workers", "1", "--log-level", "debug"});
+  ASSERT_TRUE(agent_->AcceptHello()) << Log();
+  std::string r = Get("/healthz/ready");
+  EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
+  EXPECT_THAT(r, HasSubstr("zds-snapshot"));
+
+  auto ack = agent_->Request(zds::SnapshotSent{});
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->error, "");
+  EXPECT_THAT(Get("/healthz/ready"), StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(Get("/metrics"), HasSubstr("zmesh_ztunnel_workloads 0\n"));
+  EXPECT_THAT(Get("/nope"), StartsWith("HTTP/1.1 404 "));
+
+  ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+  EXPECT_EQ(WaitExit(), 0) << Log();
+  EXPECT_THAT(Log(), HasSubstr("zds: connected to the agent"));
+}
+
+TEST_F(ZtunnelProcessTest, JsonLogs) {
+  Spawn({"--node", "n1", "--zds-socket", dir_ + "/zds.sock", "--metrics-addr",
+         "127.0.0.1:" + std::to_string(port_), "--log-format", "json"});
+  ASSERT_TRUE(agent_->AcceptHello()) << Log();
+  ASSERT_EQ(::kill(pid_, SIGINT), 0);
+  EXPECT_EQ(WaitExit(), 0) << Log();
+  EXPECT_THAT(Log(), HasSubstr("\"scope\":\"zds\""));
+}
+
+TEST_F(ZtunnelProcessTest, MissingNodeIsAUsageError) {
+  Spawn({"--zds-socket", dir_ + "/zds.sock"});
+  int code = WaitExit();
+  EXPECT_NE(code, 0);
+  EXPECT_NE(code, -1);
+  EXPECT_THAT(Log(), HasSubstr("--node"));
+}
+
+}  // namespace
+}  // namespace zm::ztunnel

@@ -1,0 +1,79 @@
+// ztunnel: the per-node L4 proxy of zmesh (plain-TCP stage). Thin main: flags, threads,
+// signals. See ztunnel/README.md.
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <csignal>
+#include <iostream>
+#include <string>
+
+#include "common/base/log.h"
+#include "common/base/strings.h"
+#include "ztunnel/http_server.h"
+#include "ztunnel/metrics.h"
+#include "ztunnel/proxy.h"
+#include "ztunnel/workers.h"
+#include "ztunnel/workload_manager.h"
+#include "ztunnel/zds_client.h"
+
+int main(int argc, char** argv) {
+  using namespace zm::ztunnel;
+  CLI::App app{"zmesh ztunnel: per-node L4 proxy"};
+  std::string node;
+  std::string zds_socket;
+  size_t workers_n = 2;
+  std::string metrics_addr = "127.0.0.1:15020";
+  std::string log_level = "info";
+  std::string log_format = "text";
+  app.add_option("--node", node, "Kubernetes node name")->required();
+  app.add_option("--zds-socket", zds_socket,
+                 "agent's ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
+  app.add_option("--workers", workers_n, "worker threads")->check(CLI::Range(1, 256));
+  app.add_option("--metrics-addr", metrics_addr, "HOST:PORT of /metrics and /healthz/ready");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", log_format, "text|json")->check(CLI::IsMember({"text", "json"}));
+  CLI11_PARSE(app, argc, argv);
+  if (zds_socket.empty()) zds_socket = zm::StrCat("/var/run/zmesh/", node, "/zds.sock");
+
+  zm::ConfigureLogging(log_level,
+                       log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
+  auto metrics_ep = ParseHostPort(metrics_addr);
+  if (!metrics_ep.ok()) {
+    std::cerr << "--metrics-addr: " << metrics_ep.status().message() << "\n";
+    return 2;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+
+  // Control thread = this thread: ZDS client, metrics/readiness HTTP, signals.
+  asio::io_context control(1);
+  Metrics metrics;
+  Readiness readiness;
+  Workers workers(workers_n);
+  Proxy proxy(ProxyConfig{}, metrics);
+  WorkloadManager manager(workers, proxy, metrics, readiness);
+  ZdsClient zds(control, {.socket_path = zds_socket}, manager);
+  HttpServer http(control, AdminHandler(metrics, readiness));
+  auto port = http.Listen(*metrics_ep);
+  if (!port.ok()) {
+    zm::Log("ztunnel").critical("{}", port.status().message());
+    return 1;
+  }
+
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    zm::Log("ztunnel").info("signal {}: closing listeners and exiting", sig);
+    zds.Stop();
+    http.Stop();
+    manager.CloseAll();  // stop accepting; listeners closed, the agent's dups stay usable
+    workers.Stop();
+    control.stop();
+  });
+
+  zm::Log("ztunnel").info("node={} zds={} workers={} metrics={}", node, zds_socket, workers.size(),
+                          metrics_ep->ToString());
+  zds.Start();
+  control.run();
+  return 0;
+}

@@ -1,0 +1,304 @@
+#include "ztunnel/proxy.h"
+
+#include <sys/socket.h>
+
+#include "common/base/log.h"
+#include "common/base/netns.h"
+#include "common/base/status.h"
+#include "common/base/strings.h"
+#include "ztunnel/asio_util.h"
+#include "ztunnel/relay.h"
+
+namespace zm::ztunnel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string EndpointText(const absl::StatusOr<Endpoint>& e) { return e.ok() ? e->ToString() : "-"; }
+
+// One proxied connection from accept to its access-log line.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Proxy& proxy, Direction dir, std::shared_ptr<const PodInfo> pod,
+             asio::ip::tcp::socket client)
+      : proxy_(proxy),
+        dir_(dir),
+        pod_(std::move(pod)),
+        id_(proxy.NextId()),
+        start_(Clock::now()),
+        client_(std::move(client)),
+        upstream_(client_.get_executor()),
+        timer_(client_.get_executor()) {}
+
+  void Run() {
+    const int fd = client_.native_handle();
+    if (dir_ == Direction::kOutbound) {
+      src_ = PeerEndpoint(fd);
+      auto dst = proxy_.config().outbound_dst(fd);
+      if (!dst.ok()) {
+        Log("proxy").warn("conn={} dir=outbound pod={} no original destination: {}", id_,
+                          pod_->DisplayName(), dst.status().message());
+        Fail(FailureReason::kNoOrigDst, /*reset=*/false);
+        return;
+      }
+      dst_ = *dst;
+      if (OutboundLoopGuard(*dst_)) {
+        Log("proxy").warn("conn={} dir=outbound pod={} loop guard: refusing {}", id_,
+                          pod_->DisplayName(), dst_->ToString());
+        Fail(FailureReason::kLoopGuard, /*reset=*/false);
+        return;
+      }
+    } else {
+      src_ = PeerEndpoint(fd);
+      auto dst = proxy_.config().inbound_dst(fd);
+      if (!dst.ok() || !src_.ok()) {
+        Log("proxy").warn("conn={} dir=inbound pod={} no addresses: {} {}", id_,
+                          pod_->DisplayName(), dst.status().message(), src_.status().message());
+        Fail(FailureReason::kNoOrigDst, /*reset=*/false);
+        return;
+      }
+      dst_ = *dst;
+      if (InboundLoopGuard(*dst_)) {
+        Log("proxy").warn("conn={} dir=inbound pod={} loop guard: refusing {}", id_,
+                          pod_->DisplayName(), dst_->ToString());
+        Fail(FailureReason::kLoopGuard, /*reset=*/false);
+        return;
+      }
+    }
+    Connect();
+  }
+
+ private:
+  void Connect() {
+    UpstreamOptions opts;
+    if (dir_ == Direction::kOutbound) {
+      opts.mark = proxy_.config().set_marks ? kMarkZtunnel : 0;
+    } else {
+      opts.mark = proxy_.config().set_marks ? kMarkDelivery : 0;
+      opts.transparent = proxy_.config().transparent_delivery;
+      opts.bind_ip = src_->ip;
+    }
+    absl::StatusOr<Fd> sock = absl::UnknownError("unset");
+    if (pod_->netns) {
+      // Hot-path exception to "never setns on an event-loop thread" (DESIGN §5): the upstream
+      // socket must belong to the pod's netns (routing, source addresses, the pod's own
+      // policy), and a socket keeps the netns it was created in. Creating it here costs two
+      // setns calls on this worker thread; a helper-thread round trip per connection would
+      // cost a thread switch and a queue, and nothing else runs on this thread meanwhile.
+      auto guard = ScopedNetns::Enter(pod_->netns.get());
+      if (!guard.ok()) {
+        sock = guard.status();
+      } else {
+        sock = CreateUpstreamSocket(*dst_, opts);
+      }
+    } else {
+      sock = CreateUpstreamSocket(*dst_, opts);
+    }
+    if (!sock.ok()) {
+      Log("proxy").warn("conn={} dir={} pod={} upstream socket: {}", id_, DirectionName(dir_),
+                        pod_->DisplayName(), sock.status().message());
+      Fail(FailureReason::kUpstreamSocket, /*reset=*/true);
+      return;
+    }
+    asio::error_code ec;
+    upstream_.assign(ProtocolOf(*dst_), sock->get(), ec);
+    if (ec) {
+      Log("proxy").warn("conn={} upstream assign: {}", id_, ec.message());
+      Fail(FailureReason::kUpstreamSocket, /*reset=*/true);
+      return;
+    }
+    (void)sock->release();
+    timer_.expires_after(proxy_.config().connect_timeout);
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->connected_) return;
+      self->timed_out_ = true;
+      asio::error_code ignored;
+      self->upstream_.cancel(ignored);
+    });
+    upstream_.async_connect(ToAsio(*dst_), [self = shared_from_this()](const asio::error_code& ec) {
+      self->OnConnect(ec);
+    });
+  }
+
+  void OnConnect(const asio::error_code& ec) {
+    timer_.cancel();
+    if (ec) {
+      FailureReason reason = FailureReason::kConnectError;
+      if (timed_out_) {
+        reason = FailureReason::kConnectTimeout;
+      } else if (ec == asio::error::connection_refused) {
+        reason = FailureReason::kConnectRefused;
+      }
+      Log("proxy").info("conn={} dir={} pod={} connect to {} failed: {}", id_, DirectionName(dir_),
+                        pod_->DisplayName(), dst_->ToString(),
+                        timed_out_ ? "timed out" : ec.message());
+      Fail(reason, /*reset=*/true);
+      return;
+    }
+    connected_ = true;
+    TcpLabels labels{.direction = dir_};
+    if (dir_ == Direction::kOutbound) {
+      labels.source_workload = pod_->name;
+      labels.source_namespace = pod_->ns;
+    } else {
+      labels.destination_workload = pod_->name;
+      labels.destination_namespace = pod_->ns;
+    }
+    auto series = proxy_.metrics().Tcp(labels);
+    series->opened.fetch_add(1, std::memory_order_relaxed);
+    Log("proxy").debug("conn={} dir={} pod={} connected {} -> {}", id_, DirectionName(dir_),
+                       pod_->DisplayName(), EndpointText(src_), dst_->ToString());
+    Relay::Start(std::move(client_), std::move(upstream_), series,
+                 [self = shared_from_this(), series](const RelayResult& r) {
+                   series->closed.fetch_add(1, std::memory_order_relaxed);
+                   if (r.result != "ok") {
+                     Log("proxy").debug("conn={} relay ended: {} ({})", self->id_, r.result,
+                                        r.detail);
+                   }
+                   self->AccessLog(r.bytes_sent, r.bytes_received, r.result);
+                 });
+  }
+
+  // A connection that never reached its upstream: RST (or plain close) the client.
+  void Fail(FailureReason reason, bool reset) {
+    proxy_.metrics().CountFailure(reason);
+    asio::error_code ignored;
+    if (reset && client_.is_open()) SetLingerZero(client_.native_handle());
+    client_.close(ignored);
+    upstream_.close(ignored);
+    AccessLog(0, 0, FailureName(reason));
+  }
+
+  void AccessLog(uint64_t sent, uint64_t received, std::string_view result) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+    Log("proxy").info(
+        "conn={} dir={} pod={} src={} dst={} bytes_sent={} bytes_received={} duration_ms={} "
+        "result={}",
+        id_, DirectionName(dir_), pod_->DisplayName(), EndpointText(src_),
+        dst_ ? dst_->ToString() : "-", sent, received, ms.count(), result);
+  }
+
+  Proxy& proxy_;
+  Direction dir_;
+  std::shared_ptr<const PodInfo> pod_;
+  uint64_t id_;
+  Clock::time_point start_;
+  asio::ip::tcp::socket client_;
+  asio::ip::tcp::socket upstream_;
+  asio::steady_timer timer_;
+  absl::StatusOr<Endpoint> src_ = absl::UnknownError("unset");
+  std::optional<Endpoint> dst_;
+  bool connected_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace
+
+void Proxy::HandleOutbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
+  std::make_shared<Connection>(*this, Direction::kOutbound, std::move(pod), std::move(client))
+      ->Run();
+}
+
+void Proxy::HandleInbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
+  std::make_shared<Connection>(*this, Direction::kInbound, std::move(pod), std::move(client))
+      ->Run();
+}
+
+void Proxy::HandleHbone(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
+  uint64_t id = NextId();
+  auto peer = PeerEndpoint(client.native_handle());
+  Log("proxy").debug("conn={} dir=hbone pod={} src={}: HBONE not served yet, closing", id,
+                     pod->DisplayName(), EndpointText(peer));
+  asio::error_code ignored;
+  client.close(ignored);
+}
+
+absl::StatusOr<PodListenerFds> CreatePodListeners(uint32_t mark) {
+  PodListenerFds fds;
+  ZM_ASSIGN_OR_RETURN(auto lo4, IpAddr::Parse("127.0.0.1"));
+  ZM_ASSIGN_OR_RETURN(auto lo6, IpAddr::Parse("::1"));
+  ZM_ASSIGN_OR_RETURN(auto any6, IpAddr::Parse("::"));
+  ZM_ASSIGN_OR_RETURN(fds.outbound4,
+                      CreateListener({.ip = lo4, .port = kPortOutbound}, {.mark = mark}));
+  // Best effort: a netns without ::1 (IPv6 disabled) has only the v4 outbound listener.
+  auto out6 = CreateListener({.ip = lo6, .port = kPortOutbound}, {.mark = mark, .v6only = true});
+  if (out6.ok()) {
+    fds.outbound6 = std::move(*out6);
+  } else {
+    Log("inpod").debug("no [::1]:{} listener: {}", kPortOutbound, out6.status().message());
+  }
+  ZM_ASSIGN_OR_RETURN(fds.inbound, CreateListener({.ip = any6, .port = kPortInbound},
+                                                  {.mark = mark, .v6only = false}));
+  ZM_ASSIGN_OR_RETURN(
+      fds.hbone, CreateListener({.ip = any6, .port = kPortHbone}, {.mark = mark, .v6only = false}));
+  return fds;
+}
+
+PodListeners::PodListeners(asio::io_context& ctx, Proxy& proxy, std::shared_ptr<const PodInfo> pod)
+    : ctx_(ctx), proxy_(proxy), pod_(std::move(pod)) {}
+
+absl::Status PodListeners::Add(ListenerKind kind, Fd fd) {
+  if (!fd) return absl::OkStatus();
+  auto family = LocalEndpoint(fd.get());
+  if (!family.ok()) return family.status();
+  auto entry = std::make_unique<Entry>(Entry{kind, asio::ip::tcp::acceptor(ctx_)});
+  asio::error_code ec;
+  entry->acceptor.assign(ProtocolOf(*family), fd.get(), ec);
+  if (ec) return absl::InternalError(StrCat("asio assign listener: ", ec.message()));
+  (void)fd.release();
+  entries_.push_back(std::move(entry));
+  Accept(entries_.size() - 1);
+  return absl::OkStatus();
+}
+
+absl::Status PodListeners::Start(PodListenerFds fds) {
+  ZM_RETURN_IF_ERROR(Add(ListenerKind::kOutbound, std::move(fds.outbound4)));
+  ZM_RETURN_IF_ERROR(Add(ListenerKind::kOutbound, std::move(fds.outbound6)));
+  ZM_RETURN_IF_ERROR(Add(ListenerKind::kInbound, std::move(fds.inbound)));
+  ZM_RETURN_IF_ERROR(Add(ListenerKind::kHbone, std::move(fds.hbone)));
+  return absl::OkStatus();
+}
+
+void PodListeners::Accept(size_t i) {
+  Entry& e = *entries_[i];
+  e.acceptor.async_accept([self = shared_from_this(), i](const asio::error_code& ec,
+                                                         asio::ip::tcp::socket sock) {
+    if (self->closed_ || ec == asio::error::operation_aborted) return;
+    Entry& e = *self->entries_[i];
+    if (ec) {
+      if (ec == asio::error::invalid_argument || ec == asio::error::bad_descriptor) return;
+      // EMFILE and friends: back off briefly instead of spinning.
+      Log("proxy").warn("pod={} accept: {}", self->pod_->DisplayName(), ec.message());
+      auto timer = std::make_shared<asio::steady_timer>(self->ctx_, std::chrono::milliseconds(100));
+      timer->async_wait([self, i, timer](const asio::error_code&) {
+        if (!self->closed_) self->Accept(i);
+      });
+      return;
+    }
+    switch (e.kind) {
+      case ListenerKind::kOutbound:
+        self->proxy_.HandleOutbound(self->pod_, std::move(sock));
+        break;
+      case ListenerKind::kInbound:
+        self->proxy_.HandleInbound(self->pod_, std::move(sock));
+        break;
+      case ListenerKind::kHbone:
+        self->proxy_.HandleHbone(self->pod_, std::move(sock));
+        break;
+    }
+    self->Accept(i);
+  });
+}
+
+void PodListeners::Close(bool shutdown_sockets) {
+  closed_ = true;
+  for (auto& e : entries_) {
+    asio::error_code ignored;
+    if (shutdown_sockets && e->acceptor.is_open()) {
+      ::shutdown(e->acceptor.native_handle(), SHUT_RDWR);
+    }
+    e->acceptor.close(ignored);
+  }
+}
+
+}  // namespace zm::ztunnel
