@@ -9,7 +9,8 @@
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
-#include "ztunnel/http_server.h"
+#include "common/http/http_server.h"
+#include "ztunnel/admin.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
 
   zm::ConfigureLogging(log_level,
                        log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
-  auto metrics_ep = ParseHostPort(metrics_addr);
+  auto metrics_ep = zm::Endpoint::Parse(metrics_addr);
   if (!metrics_ep.ok()) {
     std::cerr << "--metrics-addr: " << metrics_ep.status().message() << "\n";
     return 2;
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   Proxy proxy(ProxyConfig{}, metrics);
   WorkloadManager manager(workers, proxy, metrics, readiness);
   ZdsClient zds(control, {.socket_path = zds_socket}, manager);
-  HttpServer http(control, AdminHandler(metrics, readiness));
+  zm::http::HttpServer http(control, AdminHandler(metrics, readiness));
   auto port = http.Listen(*metrics_ep);
   if (!port.ok()) {
     zm::Log("ztunnel").critical("{}", port.status().message());

@@ -6,7 +6,7 @@
 #include "common/base/netns.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
-#include "ztunnel/asio_util.h"
+#include "common/http/asio_util.h"
 #include "ztunnel/relay.h"
 
 namespace zm::ztunnel {

@@ -141,30 +141,3 @@ absl::StatusOr<Fd> CreateUpstreamSocket(const Endpoint& dst, const UpstreamOptio
 }
 
 }  // namespace zm::ztunnel
-
-namespace zm::ztunnel {
-
-absl::StatusOr<Endpoint> ParseHostPort(std::string_view text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 >= text.size()) {
-    return absl::InvalidArgumentError(StrCat("want HOST:PORT, got '", text, "'"));
-  }
-  std::string_view host = text.substr(0, colon);
-  std::string_view port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  uint32_t port = 0;
-  for (char c : port_text) {
-    if (c < '0' || c > '9' || port > 65535) {
-      return absl::InvalidArgumentError(StrCat("bad port in '", text, "'"));
-    }
-    port = port * 10 + static_cast<uint32_t>(c - '0');
-  }
-  if (port > 65535) return absl::InvalidArgumentError(StrCat("bad port in '", text, "'"));
-  auto ip = IpAddr::Parse(host);
-  if (!ip.ok()) return absl::InvalidArgumentError(StrCat("bad address in '", text, "'"));
-  return Endpoint{.ip = *ip, .port = static_cast<uint16_t>(port)};
-}
-
-}  // namespace zm::ztunnel

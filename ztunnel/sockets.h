@@ -58,6 +58,4 @@ absl::StatusOr<Fd> CreateUpstreamSocket(const Endpoint& dst, const UpstreamOptio
 }  // namespace zm::ztunnel
 
 namespace zm::ztunnel {
-// "127.0.0.1:15020", "[::1]:15020", "0.0.0.0:15020".
-absl::StatusOr<Endpoint> ParseHostPort(std::string_view text);
 }  // namespace zm::ztunnel

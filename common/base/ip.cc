@@ -114,6 +114,29 @@ socklen_t Endpoint::ToSockaddr6(sockaddr_storage* ss) const {
   return sizeof(sockaddr_in6);
 }
 
+absl::StatusOr<Endpoint> Endpoint::Parse(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= text.size()) {
+    return absl::InvalidArgumentError(StrCat("want HOST:PORT, got '", text, "'"));
+  }
+  std::string_view host = text.substr(0, colon);
+  std::string_view port_text = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  uint32_t port = 0;
+  for (char c : port_text) {
+    if (c < '0' || c > '9' || port > 65535) {
+      return absl::InvalidArgumentError(StrCat("bad port in '", text, "'"));
+    }
+    port = port * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (port > 65535) return absl::InvalidArgumentError(StrCat("bad port in '", text, "'"));
+  auto ip = IpAddr::Parse(host);
+  if (!ip.ok()) return absl::InvalidArgumentError(StrCat("bad address in '", text, "'"));
+  return Endpoint{.ip = *ip, .port = static_cast<uint16_t>(port)};
+}
+
 std::string Endpoint::ToString() const {
   if (ip.is_v4()) return StrCat(ip.ToString(), ":", port);
   return StrCat("[", ip.ToString(), "]:", port);

@@ -35,6 +35,8 @@ struct Endpoint {
   IpAddr ip;
   uint16_t port = 0;  // host order
 
+  // "127.0.0.1:15020", "[::1]:15000"
+  static absl::StatusOr<Endpoint> Parse(std::string_view text);
   static absl::StatusOr<Endpoint> FromSockaddr(const sockaddr_storage& ss);
   // sockaddr_in for IPv4, sockaddr_in6 otherwise; returns the length used.
   socklen_t ToSockaddr(sockaddr_storage* ss) const;

@@ -1,6 +1,7 @@
 // In-process tier: the metrics/readiness HTTP server on loopback.
 
-#include "ztunnel/http_server.h"
+#include "common/http/http_server.h"
+#include "ztunnel/admin.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -47,7 +48,7 @@ class HttpServerTest : public ::testing::Test {
   Readiness readiness_;
   asio::io_context ctx_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
-  HttpServer server_{ctx_, AdminHandler(metrics_, readiness_)};
+  http::HttpServer server_{ctx_, AdminHandler(metrics_, readiness_)};
   uint16_t port_ = 0;
   std::thread thread_;
 };
@@ -95,7 +96,7 @@ TEST_F(HttpServerTest, GarbageIs400AndTheServerKeepsServing) {
   // No end of headers, then EOF.
   EXPECT_THAT(Exchange("\x16\x03\x01 binary", /*half_close=*/true), StartsWith("HTTP/1.1 400 "));
   // Headers larger than the limit.
-  EXPECT_THAT(Exchange(std::string(HttpServer::kMaxRequestBytes + 100, 'A')),
+  EXPECT_THAT(Exchange(std::string(http::HttpServer::kMaxRequestBytes + 100, 'A')),
               StartsWith("HTTP/1.1 400 "));
   EXPECT_THAT(Exchange("GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 "));
 }

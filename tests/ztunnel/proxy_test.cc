@@ -287,11 +287,11 @@ TEST(LoopGuard, Rules) {
 }
 
 TEST(HostPort, Parses) {
-  EXPECT_EQ(ParseHostPort("127.0.0.1:15020")->ToString(), "127.0.0.1:15020");
-  EXPECT_EQ(ParseHostPort("[::1]:15020")->ToString(), "[::1]:15020");
-  EXPECT_FALSE(ParseHostPort("127.0.0.1").ok());
-  EXPECT_FALSE(ParseHostPort("127.0.0.1:99999").ok());
-  EXPECT_FALSE(ParseHostPort("nope:1").ok());
+  EXPECT_EQ(Endpoint::Parse("127.0.0.1:15020")->ToString(), "127.0.0.1:15020");
+  EXPECT_EQ(Endpoint::Parse("[::1]:15020")->ToString(), "[::1]:15020");
+  EXPECT_FALSE(Endpoint::Parse("127.0.0.1").ok());
+  EXPECT_FALSE(Endpoint::Parse("127.0.0.1:99999").ok());
+  EXPECT_FALSE(Endpoint::Parse("nope:1").ok());
 }
 
 }  // namespace

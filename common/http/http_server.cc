@@ -1,13 +1,12 @@
-#include "ztunnel/http_server.h"
+#include "common/http/http_server.h"
 
 #include <chrono>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
-#include "ztunnel/asio_util.h"
-#include "ztunnel/metrics.h"
+#include "common/http/asio_util.h"
 
-namespace zm::ztunnel {
+namespace zm::http {
 namespace {
 
 std::string_view Reason(int status) {
@@ -145,24 +144,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-HttpHandler AdminHandler(const Metrics& metrics, const Readiness& readiness) {
-  return [&metrics, &readiness](std::string_view method, std::string_view path) {
-    const bool known = path == "/metrics" || path == "/healthz/ready";
-    if (!known) return HttpResponse{.status = 404, .body = "not found\n"};
-    if (method != "GET") return HttpResponse{.status = 405, .body = "method not allowed\n"};
-    if (path == "/metrics") {
-      return HttpResponse{.status = 200,
-                          .body = metrics.Render(),
-                          .content_type = "text/plain; version=0.0.4; charset=utf-8"};
-    }
-    if (readiness.Ready()) return HttpResponse{.status = 200, .body = "ready\n"};
-    std::string body = "not ready; pending:";
-    for (const auto& task : readiness.Pending()) body += StrCat(" ", task);
-    body += "\n";
-    return HttpResponse{.status = 503, .body = body};
-  };
-}
-
 HttpServer::HttpServer(asio::io_context& ctx, HttpHandler handler)
     : handler_(std::make_shared<const HttpHandler>(std::move(handler))),
       acceptor_(ctx),
@@ -181,7 +162,7 @@ absl::StatusOr<uint16_t> HttpServer::Listen(const Endpoint& addr) {
     asio::error_code ignored;
     acceptor_.close(ignored);
     return absl::UnavailableError(
-        StrCat("metrics listener on ", addr.ToString(), ": ", ec.message()));
+        StrCat("admin listener on ", addr.ToString(), ": ", ec.message()));
   }
   uint16_t port = acceptor_.local_endpoint(ec).port();
   Accept();
@@ -211,4 +192,4 @@ void HttpServer::Accept() {
   });
 }
 
-}  // namespace zm::ztunnel
+}  // namespace zm::http

@@ -1,11 +1,11 @@
 #pragma once
-// Conversions between zmesh's Endpoint and asio's, for the ztunnel event loops.
+// Conversions between zmesh's Endpoint and asio's, for the asio event loops.
 
 #include <asio.hpp>
 
 #include "common/base/ip.h"
 
-namespace zm::ztunnel {
+namespace zm {
 
 inline asio::ip::tcp::endpoint ToAsio(const Endpoint& e) {
   if (e.ip.is_v4()) {
@@ -22,4 +22,4 @@ inline asio::ip::tcp ProtocolOf(const Endpoint& e) {
   return e.ip.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6();
 }
 
-}  // namespace zm::ztunnel
+}  // namespace zm

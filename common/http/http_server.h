@@ -1,6 +1,6 @@
 #pragma once
-// A tiny HTTP/1.1 server on the control thread's io_context for /metrics and
-// /healthz/ready. One request per connection (Connection: close); malformed requests get a
+// A tiny HTTP/1.1 server on an asio io_context for admin endpoints (/metrics,
+// /healthz/ready, ...), shared by ztunnel and the agent. One request per connection (Connection: close); malformed requests get a
 // 400; nothing a client sends can crash it.
 
 #include <asio.hpp>
@@ -13,10 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/base/ip.h"
 
-namespace zm::ztunnel {
-
-class Metrics;
-class Readiness;
+namespace zm::http {
 
 struct HttpResponse {
   int status = 200;
@@ -25,9 +22,6 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(std::string_view method, std::string_view path)>;
-
-// Routes of ztunnel's metrics port: GET /metrics, GET /healthz/ready; 404 otherwise.
-HttpHandler AdminHandler(const Metrics& metrics, const Readiness& readiness);
 
 class HttpServer {
  public:
@@ -48,4 +42,4 @@ class HttpServer {
   asio::steady_timer retry_;
 };
 
-}  // namespace zm::ztunnel
+}  // namespace zm::http
