@@ -104,6 +104,8 @@ absl::Status Agent::Start(std::shared_ptr<const k8s::ManifestSnapshot> initial) 
   desired_ = Desired(*initial);
   ZM_RETURN_IF_ERROR(enroller_.Recover(desired_));
   recovered_ = true;
+  // New pods wait for ztunnel (pending); adopted ones are left as they are.
+  enroller_.Reconcile(desired_);
   L().info("recovered: {} pods adopted from pinned state, {} wanted on node {}",
            enroller_.enrolled_count(), desired_.size(), options_.node);
   Publish();

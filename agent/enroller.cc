@@ -65,7 +65,9 @@ absl::Status Enroller::SendToZtunnel(Enrolled& pod) {
   for (const IpAddr& ip : pod.target.ips) {
     ZM_RETURN_IF_ERROR(datapath_.PutListener(ip, ZM_ROLE_INBOUND, listeners[0].get()));
   }
-  pod.listeners = std::move(listeners);
+  // The SOCKHASH holds the socket now; our fds close here. Keeping them would keep the
+  // listener alive after ztunnel dies, and SYNs would queue on a socket nobody accepts
+  // instead of being refused (fail closed means the client learns at once).
   return absl::OkStatus();
 }
 
@@ -117,7 +119,6 @@ void Enroller::Unenroll(Enrolled& pod) {
     Warn(datapath_.DeletePodIp(ip), "zm_pod_ip", name);
   }
   Warn(datapath_.DeletePodName(pod.pod_index), "zm_pod_name", name);
-  if (pod.netns) Warn(netns_.RemoveRouting(pod.netns.get()), "in-pod routing", name);
   for (const IpAddr& ip : pod.target.ips) {
     Warn(datapath_.DeleteListener(ip, ZM_ROLE_INBOUND), "zm_listeners", name);
   }
@@ -126,6 +127,7 @@ void Enroller::Unenroll(Enrolled& pod) {
 }
 
 absl::Status Enroller::Recover(const std::vector<EnrollTarget>& desired) {
+  desired_ = desired;
   ZM_ASSIGN_OR_RETURN(auto netns_entries, datapath_.ListNetns());
   ZM_ASSIGN_OR_RETURN(auto names, datapath_.ListPodNames());
   ZM_ASSIGN_OR_RETURN(auto pod_ips, datapath_.ListPodIps());

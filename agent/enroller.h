@@ -4,7 +4,10 @@
 //   netns fd -> cookie -> ztunnel Add (ack + listener) -> zm_listeners -> in-pod routing ->
 //   zm_pod_ip, zm_pod_name, zm_ports_excl -> zm_netns (outbound on) -> sk_lookup (inbound on)
 // and the reverse to un-enroll, so no connection is ever redirected to a port nobody
-// listens on. It runs on the agent's control thread only.
+// listens on. Un-enrolling leaves the in-pod delivery routing in place: connections
+// ztunnel delivered before still need it for their replies, and it matches only packets
+// carrying ztunnel's delivery mark (`zmesh-agent uninstall --manifests` removes it).
+// It runs on the agent's control thread only.
 
 #include <cstdint>
 #include <map>
@@ -37,7 +40,6 @@ class PodNetns {
   virtual absl::StatusOr<Fd> Open(const std::string& netns) = 0;
   virtual absl::StatusOr<uint64_t> Cookie(int netns_fd) = 0;
   virtual absl::Status InstallRouting(int netns_fd) = 0;
-  virtual absl::Status RemoveRouting(int netns_fd) = 0;
 };
 
 // One pod's enrollment as the agent sees it, for logs, readiness and the CLI.
@@ -82,7 +84,6 @@ class Enroller {
     Fd netns;  // invalid when the netns is already gone
     uint64_t cookie = 0;
     uint32_t pod_index = 0;
-    std::vector<Fd> listeners;  // kept so the SOCKHASH entry can be rewritten
   };
 
   absl::Status Enroll(const EnrollTarget& target);

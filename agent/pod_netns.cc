@@ -10,6 +10,5 @@ absl::StatusOr<uint64_t> RealPodNetns::Cookie(int netns_fd) { return NetnsCookie
 absl::Status RealPodNetns::InstallRouting(int netns_fd) {
   return InstallDeliveryRouting(netns_fd);
 }
-absl::Status RealPodNetns::RemoveRouting(int netns_fd) { return RemoveDeliveryRouting(netns_fd); }
 
 }  // namespace zm::agent

@@ -10,7 +10,6 @@ class RealPodNetns : public PodNetns {
   absl::StatusOr<Fd> Open(const std::string& netns) override;
   absl::StatusOr<uint64_t> Cookie(int netns_fd) override;
   absl::Status InstallRouting(int netns_fd) override;
-  absl::Status RemoveRouting(int netns_fd) override;
 };
 
 }  // namespace zm::agent

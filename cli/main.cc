@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   const Cmd* chosen = nullptr;
   for (const Cmd& c : kCmds) {
-    bpf->add_subcommand(c.name, c.help)->callback([&chosen, &c] { chosen = &c; });
+    // Options given after the leaf (`bpf pods --node x`) belong to `bpf`.
+    bpf->add_subcommand(c.name, c.help)->fallthrough()->callback([&chosen, &c] { chosen = &c; });
   }
   CLI11_PARSE(app, argc, argv);
   if (chosen == nullptr) return 2;

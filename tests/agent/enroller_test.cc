@@ -55,10 +55,6 @@ class FakePodNetns : public PodNetns {
     ops_.push_back("InstallRouting");
     return absl::OkStatus();
   }
-  absl::Status RemoveRouting(int) override {
-    ops_.push_back("RemoveRouting");
-    return absl::OkStatus();
-  }
   uint64_t next_cookie_ = 0;
 
  private:
@@ -109,8 +105,8 @@ TEST_F(EnrollerTest, UnenrollsInReverseOrderWhenNoLongerSelected) {
   enroller_.Reconcile({});
   EXPECT_THAT(dp_.ops, ElementsAre("DetachSkLookup 1000", "DeleteNetns 1000",
                                    "DeleteExcludedPorts 1", "DeletePodIp 198.18.1.10",
-                                   "DeletePodName 1", "RemoveRouting",
-                                   "DeleteListener 198.18.1.10", "ZtunnelDel u1"));
+                                   "DeletePodName 1", "DeleteListener 198.18.1.10",
+                                   "ZtunnelDel u1"));
   EXPECT_THAT(dp_.netns, IsEmpty());
   EXPECT_THAT(dp_.pod_ips, IsEmpty());
   EXPECT_THAT(dp_.links, IsEmpty());
@@ -202,13 +198,11 @@ TEST_F(EnrollerTest, ReconnectResendsEveryPodThenSnapshot) {
   auto b = Target("b", "198.18.1.11");
   CookieFor(b);
   enroller_.Reconcile({a, b});
-  int old_fd = dp_.listeners.begin()->second;
   dp_.ops.clear();
   enroller_.OnZtunnelDisconnected();
   enroller_.OnZtunnelConnected();
   EXPECT_THAT(dp_.ops, ElementsAre("ZtunnelAdd a", "PutListener 198.18.1.10", "ZtunnelAdd b",
                                    "PutListener 198.18.1.11", "ZtunnelSnapshotSent"));
-  EXPECT_NE(dp_.listeners.begin()->second, old_fd);  // the fresh listener is in the map
 }
 
 TEST_F(EnrollerTest, RecoverAdoptsWantedPodsWithoutTouchingThem) {
