@@ -115,7 +115,7 @@ int Uninstall(const std::string& pin_dir, const std::string& node, const std::st
         if (!d.workload || d.workload->netns.empty()) continue;
         auto fd = OpenNetns(d.workload->netns);
         if (fd.ok() && RemoveDeliveryRouting(fd->get()).ok()) {
-          log.info("removed the delivery routing of {}", d.key());
+          log.info("cleared the delivery routing in the netns of {}", d.key());
         }
       }
     } else {
@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text|json")->capture_default_str();
   auto* uninstall = app.add_subcommand(
       "uninstall", "remove every program, link and map the agent pinned for --node");
+  uninstall->fallthrough();  // `uninstall --node x` sets the top-level --node
   std::string uninstall_manifests;
   uninstall->add_option("--manifests", uninstall_manifests,
                         "also remove the in-pod routing of the node's pods found here");
