@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0) */
 /* Outbound capture (cgroup/connect4, cgroup/connect6): an enrolled pod's TCP connect is
  * rewritten to ztunnel's in-pod 127.0.0.1:15001 after the original destination is kept in
- * socket storage for sockops to re-key. Always returns 1: capture never blocks a connect. */
+ * socket storage for sockops to re-key. Returns 1 (proceed) except when the destination
+ * cannot be remembered: then the connect fails with EPERM, because an enrolled pod's
+ * traffic must never leave the mesh uncaptured (fail closed). */
 #include "helpers.bpf.h"
 
 /* True when the socket is ztunnel's own: marked and, if verification is on, made by
@@ -92,7 +94,7 @@ int zm_connect4(struct bpf_sock_addr *ctx)
 	}
 	zm_v4_mapped(ip, dst);
 	if (!zm_remember(ctx, ip, port, ZM_AF_INET))
-		return 1;
+		return 0; /* fail closed */
 	ctx->user_ip4 = bpf_htonl(0x7f000001);
 	ctx->user_port = bpf_htons(ZM_PORT_OUTBOUND);
 	zm_count(ZM_R_OUT_REDIRECTED);
@@ -130,7 +132,7 @@ int zm_connect6(struct bpf_sock_addr *ctx)
 	}
 	mapped = zm_is_v4_mapped(dst);
 	if (!zm_remember(ctx, (const __u8 *)dst, port, ZM_AF_INET6))
-		return 1;
+		return 0; /* fail closed */
 	/* A v4-mapped destination must stay v4-mapped: the socket may be bound to v4. */
 	ctx->user_ip6[0] = 0;
 	ctx->user_ip6[1] = 0;
