@@ -6,7 +6,7 @@
 
 namespace zm::agent {
 
-AdminResponse HandleAdmin(const AgentView& view, std::string_view method, std::string_view path) {
+http::HttpResponse HandleAdmin(const AgentView& view, std::string_view method, std::string_view path) {
   if (method != "GET") return {.status = 405, .body = "only GET\n"};
   if (path == "/healthz/ready") {
     if (view.ready) return {.status = 200, .body = "ready\n"};

@@ -71,8 +71,7 @@ int RunAgent(AgentOptions opts) {
 
   asio::io_context admin_ctx;
   http::HttpServer admin(admin_ctx, [&](std::string_view method, std::string_view path) {
-    AdminResponse r = HandleAdmin(*agent.View(), method, path);
-    return http::HttpResponse{.status = r.status, .body = r.body, .content_type = r.content_type};
+    return HandleAdmin(*agent.View(), method, path);
   });
   auto admin_addr = Endpoint::Parse(opts.admin_addr);
   if (!admin_addr.ok()) return Fail(admin_addr.status());

@@ -14,6 +14,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=$SRC/scripts/lab.sh
 HELPERS=$SRC/scripts/lab
+# shellcheck source=scripts/lab/common.sh
+source "$HELPERS/common.sh"
 ZMESH_BIN=${ZMESH_BIN:-build/bin}
 [[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$SRC/$ZMESH_BIN
 export ZMESH_BIN ZMESH_SOURCE_DIR=$SRC
@@ -59,22 +61,8 @@ trap 'exit 143' TERM
 
 die() {
   echo "bench: $*" >&2
-  local f
-  for f in "$STATE"/logs/*.log; do
-    [[ -f $f ]] || continue
-    echo "----- tail of ${f##*/}" >&2
-    tail -n 10 "$f" >&2
-  done
+  tail_logs "$STATE/logs" 10
   exit 1
-}
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-poll() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.05
-  done
 }
 listening() { "$LAB" exec "$PREFIX" "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q LISTEN; }
 zt_count() { grep -F -- "$1" "$STATE/logs/ztunnel-node1.log" 2>/dev/null | grep -cF -- "$2" || true; }

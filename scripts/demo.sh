@@ -8,6 +8,8 @@ set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=$SRC/scripts/lab.sh
 HELPERS=$SRC/scripts/lab
+# shellcheck source=scripts/lab/common.sh
+source "$HELPERS/common.sh"
 ZMESH_BIN=${ZMESH_BIN:-build/bin}
 [[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$SRC/$ZMESH_BIN
 export ZMESH_BIN ZMESH_SOURCE_DIR=$SRC
@@ -32,14 +34,7 @@ run() { # show (on stderr, so $(run ...) captures only the output) and run a com
 ok() { printf '%s   ok: %s%s\n' "$G" "$*" "$N"; }
 die() {
   printf '%s   FAILED: %s%s\n' "$R" "$*" "$N" >&2
-  if [[ -d $STATE/logs ]]; then
-    local f
-    for f in "$STATE"/logs/*.log; do
-      [[ -f $f ]] || continue
-      printf -- '----- tail of %s\n' "${f##*/}" >&2
-      tail -n 15 "$f" >&2
-    done
-  fi
+  [[ -d $STATE/logs ]] && tail_logs "$STATE/logs" 15
   exit 1
 }
 
@@ -58,15 +53,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
-poll() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.05
-  done
-}
 listening() { "$LAB" exec "$PREFIX" "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q LISTEN; }
 ztlog() { echo "$STATE/logs/ztunnel-node1.log"; }
 zt_lines() { grep -F -- "$1" "$(ztlog)" 2>/dev/null | grep -F -- "$2" || true; }

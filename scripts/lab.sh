@@ -47,6 +47,8 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=${ZMESH_SOURCE_DIR:-$(cd "$SCRIPT_DIR/.." && pwd)}
 
 die() { echo "lab: error: $*" >&2; exit 1; }
+# shellcheck source=scripts/lab/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab/common.sh"
 note() { echo "lab: $*" >&2; }
 
 usage() { sed -n '4,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -57,17 +59,7 @@ check_prefix() {
   [[ ${1:-} =~ $PREFIX_RE ]] || die "bad prefix '${1:-}': must match $PREFIX_RE"
 }
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 
-# wait_until SECONDS CMD...: poll CMD every 50 ms until it succeeds or the deadline passes.
-wait_until() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.05
-  done
-}
 
 cgroup2_root() {
   local root
@@ -150,9 +142,9 @@ stop_pid() {
   local pid=$1 start=$2 t=$3
   alive "$pid" "$start" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_until "$t" dead "$pid" "$start"; then
+  if ! poll "$t" dead "$pid" "$start"; then
     kill -KILL "$pid" 2>/dev/null || true
-    wait_until 5 dead "$pid" "$start" || note "pid $pid did not exit after SIGKILL"
+    poll 5 dead "$pid" "$start" || note "pid $pid did not exit after SIGKILL"
   fi
 }
 
@@ -544,7 +536,7 @@ cmd_down() {
     done <"$st/pids"
     local e
     for e in "${left[@]}"; do
-      wait_until 5 dead "${e%%:*}" "${e#*:}" || kill -KILL "${e%%:*}" 2>/dev/null || true
+      poll 5 dead "${e%%:*}" "${e#*:}" || kill -KILL "${e%%:*}" 2>/dev/null || true
     done
   fi
 
@@ -556,7 +548,7 @@ cmd_down() {
     while IFS= read -r k; do
       echo 1 >"$k" 2>/dev/null || true
     done < <(find "$d" -name cgroup.kill 2>/dev/null)
-    wait_until 10 cgroup_empty "$d" || note "processes left in $d: $(find "$d" -name cgroup.procs -exec cat {} + | tr '\n' ' ')"
+    poll 10 cgroup_empty "$d" || note "processes left in $d: $(find "$d" -name cgroup.procs -exec cat {} + | tr '\n' ' ')"
   done < <(lab_node_cgroups "$prefix" "$cg")
 
   # 3. anything else living in a lab netns (only lab.sh puts processes there).
@@ -595,7 +587,7 @@ cmd_down() {
   # 6. cgroups, leaf first, once empty.
   while IFS= read -r d; do
     [[ -n $d ]] || continue
-    wait_until 10 rmdir_tree "$d" || note "cannot remove cgroup $d"
+    poll 10 rmdir_tree "$d" || note "cannot remove cgroup $d"
   done < <(lab_node_cgroups "$prefix" "$cg")
 
   # 7. state.

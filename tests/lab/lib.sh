@@ -10,6 +10,8 @@ set -euo pipefail
 LAB_SRC=${ZMESH_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 LAB_SH=$LAB_SRC/scripts/lab.sh
 LAB_HELPERS=$LAB_SRC/scripts/lab
+# shellcheck source=scripts/lab/common.sh
+source "$LAB_HELPERS/common.sh"
 TEST_NAME=$(basename "$0" .sh)
 ZMESH_BIN=${ZMESH_BIN:-$LAB_SRC/build/bin}
 [[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$LAB_SRC/$ZMESH_BIN
@@ -29,28 +31,11 @@ skip() {
 # fail MSG...: print the message and the context (tails of every lab log), exit 1.
 fail() {
   echo "[$TEST_NAME] FAIL: $*" >&2
-  if [[ -n $LAB_STATE && -d $LAB_STATE/logs ]]; then
-    local f
-    for f in "$LAB_STATE"/logs/*.log; do
-      [[ -f $f ]] || continue
-      echo "----- tail of ${f##*/}" >&2
-      tail -n 25 "$f" >&2
-    done
-  fi
+  [[ -n $LAB_STATE && -d $LAB_STATE/logs ]] && tail_logs "$LAB_STATE/logs" 25
   exit 1
 }
 
-now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
 
-# poll SECONDS CMD...: run CMD every 50 ms until it succeeds (0) or the deadline passes (1).
-poll() {
-  local end=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < end)) || return 1
-    sleep 0.05
-  done
-}
 
 # wait_for SECONDS CMD...: poll, and fail the test on timeout.
 wait_for() {

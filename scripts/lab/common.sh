@@ -1,0 +1,25 @@
+# shellcheck shell=bash
+# Shell helpers shared by scripts/lab.sh, the demo, the benchmark and the lab tests.
+# Sourced, not run.
+
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); }
+
+# poll SECONDS CMD...: run CMD every 50 ms until it succeeds (0) or the deadline passes (1).
+poll() {
+  local end=$(($(now_ms) + $1 * 1000))
+  shift
+  until "$@"; do
+    (($(now_ms) < end)) || return 1
+    sleep 0.05
+  done
+}
+
+# tail_logs DIR [LINES]: the tail of every *.log in DIR, to stderr, for failure reports.
+tail_logs() {
+  local f
+  for f in "$1"/*.log; do
+    [[ -f $f ]] || continue
+    echo "----- tail of ${f##*/}" >&2
+    tail -n "${2:-10}" "$f" >&2
+  done
+}
