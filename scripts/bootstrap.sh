@@ -13,8 +13,10 @@ packages=(
   libabsl-dev libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev
   libasio-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # TLS, HTTP/2 and gRPC (HBONE, the CA, the config stream)
+  openssl libnghttp2-dev libgrpc++-dev protobuf-compiler-grpc
   # lab, tests, demo and benchmarks
-  iproute2 curl iperf3 python3 procps psmisc
+  iproute2 curl iperf3 python3 procps psmisc shellcheck nghttp2-client
 )
 
 missing=()
