@@ -147,6 +147,7 @@ void Agent::OnZtunnel(Fd conn) {
     if (!st.ok()) L().error("zm_config: {}", st.message());
   }
   L().info("ztunnel connected: pid {} cgroup id {}", peer->pid, cgroup.ok() ? *cgroup : 0);
+  ztunnel_pid_ = peer->pid;
   enroller_.OnZtunnelConnected();
 }
 
@@ -184,12 +185,31 @@ void Agent::Publish() {
   view->manifest_errors = manifest_errors_;
   view->reconciles = reconciles_;
   view->ztunnel_connected = zds_.Connected();
+  view->ztunnel_pid = zds_.Connected() ? ztunnel_pid_ : 0;
   if (!recovered_) view->pending_tasks.push_back("recover-pinned-state");
   if (!zds_.Connected()) view->pending_tasks.push_back("ztunnel-connected");
   else if (!enroller_.snapshot_sent()) view->pending_tasks.push_back("ztunnel-snapshot");
   view->ready = view->pending_tasks.empty();
   std::lock_guard lock(view_mu_);
   view_ = std::move(view);
+}
+
+absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
+                                  std::string_view identity_ns, std::string_view identity_sa) {
+  if (view.ztunnel_pid == 0) {
+    return absl::PermissionDeniedError("no ztunnel is connected to this agent");
+  }
+  if (caller_pid != view.ztunnel_pid) {
+    return absl::PermissionDeniedError(StrCat("pid ", caller_pid, " is not the ztunnel (pid ",
+                                              view.ztunnel_pid, ") connected over ZDS"));
+  }
+  for (const PodStatus& p : view.pods) {
+    if (p.enrolled && p.ns == identity_ns && p.service_account == identity_sa) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(StrCat("no pod enrolled on this node runs as ns/",
+                                            identity_ns, "/sa/", identity_sa));
 }
 
 std::shared_ptr<const AgentView> Agent::View() const {

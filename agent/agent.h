@@ -30,6 +30,11 @@ struct AgentOptions {
   std::string pin_dir;
   std::string zds_socket;
   std::string admin_addr;
+  // The local-mode CA (DESIGN §5).
+  std::string ca_cert;
+  std::string ca_key;
+  std::string ca_socket;
+  std::string trust_domain = "cluster.local";
 };
 
 // What the admin thread shows; rebuilt by the control thread after every change.
@@ -40,7 +45,14 @@ struct AgentView {
   size_t manifest_errors = 0;
   uint64_t reconciles = 0;
   bool ztunnel_connected = false;
+  pid_t ztunnel_pid = 0;  // of the ztunnel connected over ZDS, 0 when none
 };
+
+// The local-mode CA's rule (DESIGN §5): only the ztunnel connected over ZDS may obtain
+// certificates, and only for the identities of pods enrolled on this node.
+// (The CA itself refuses identities of another trust domain.)
+absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
+                                  std::string_view identity_ns, std::string_view identity_sa);
 
 class Agent {
  public:
@@ -71,6 +83,7 @@ class Agent {
   std::vector<EnrollTarget> desired_;
   std::set<std::string> logged_errors_;
   uint64_t reconciles_ = 0;
+  pid_t ztunnel_pid_ = 0;
   size_t manifest_errors_ = 0;
   bool recovered_ = false;
 

@@ -251,7 +251,8 @@ void Enroller::UnenrollAll() {
 std::vector<PodStatus> Enroller::Status() const {
   std::vector<PodStatus> out;
   for (const auto& [uid, pod] : enrolled_) {
-    out.push_back({.uid = uid, .pod = PodName(pod.target.ref), .enrolled = true});
+    out.push_back({.uid = uid, .pod = PodName(pod.target.ref), .ns = pod.target.ref.ns,
+                   .service_account = pod.target.ref.service_account, .enrolled = true});
   }
   for (const auto& [uid, p] : pending_) out.push_back(p);
   return out;

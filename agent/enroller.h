@@ -46,6 +46,8 @@ class PodNetns {
 struct PodStatus {
   std::string uid;
   std::string pod;  // namespace/name
+  std::string ns;
+  std::string service_account;
   bool enrolled = false;
   std::string error;  // why it is pending, if it is
 };

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "agent/admin.h"
@@ -13,6 +14,8 @@
 #include "agent/manifest_watcher.h"
 #include "agent/pod_netns.h"
 #include "bpf/pinned_datapath.h"
+#include "common/ca/ca_service.h"
+#include "common/ca/uds_server.h"
 #include "common/base/log.h"
 #include "common/base/netns.h"
 #include "common/http/http_server.h"
@@ -58,6 +61,28 @@ int RunAgent(AgentOptions opts) {
   if (!initial) initial = (*watcher)->Current();
   if (absl::Status st = agent.Start(initial); !st.ok()) return Fail(st);
 
+  // The local-mode CA: the connected ztunnel gets the identities of this node's pods only.
+  for (const std::string& f : {opts.ca_cert, opts.ca_key}) {
+    std::error_code ec;
+    auto dir = std::filesystem::path(f).parent_path();
+    if (!dir.empty() && std::filesystem::create_directories(dir, ec)) {
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    }
+  }
+  auto root = tls::CertificateAuthority::LoadOrCreate(opts.ca_cert, opts.ca_key,
+                                                      opts.trust_domain, SystemClock::Get());
+  if (!root.ok()) return Fail(root.status());
+  std::unique_ptr<ca::UdsGrpcServer> ca_server;
+  ca::CaService ca_service(
+      *root, [&](grpc::ServerContext* ctx) { return ca_server->CallerOf(ctx); },
+      [&](const ca::Caller& caller, const tls::SpiffeId& id) {
+        return AuthorizeCertificate(*agent.View(), caller.pid, id.ns, id.sa);
+      });
+  auto started = ca::UdsGrpcServer::Start(opts.ca_socket, {&ca_service});
+  if (!started.ok()) return Fail(started.status());
+  ca_server = std::move(*started);
+  log.info("CA: root {} serving {} on {}", opts.ca_cert, opts.trust_domain, opts.ca_socket);
+
   std::thread accept_thread([&] {
     while (true) {
       auto conn = (*zds)->Accept();
@@ -95,6 +120,7 @@ int RunAgent(AgentOptions opts) {
 
   (*zds)->Shutdown();
   accept_thread.join();
+  ca_server.reset();
   asio::post(admin_ctx, [&] { admin.Stop(); });
   admin_ctx.stop();
   admin_thread.join();
@@ -153,6 +179,12 @@ int main(int argc, char** argv) {
                  "ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
   app.add_option("--admin-addr", opts.admin_addr, "admin/metrics address")
       ->default_str("127.0.0.1:15030");
+  std::string state_dir;
+  app.add_option("--state-dir", state_dir, "where the agent keeps state (default /var/lib/zmesh/<node>)");
+  app.add_option("--ca-cert", opts.ca_cert, "CA root certificate (created on first start; default <state-dir>/ca/root-cert.pem)");
+  app.add_option("--ca-key", opts.ca_key, "CA root key, mode 0600 (default <state-dir>/ca/root-key.pem)");
+  app.add_option("--ca-socket", opts.ca_socket, "CA socket for ztunnel (default /var/run/zmesh/<node>/ca.sock)");
+  app.add_option("--trust-domain", opts.trust_domain)->capture_default_str();
   app.add_option("--log-level", log_level)->capture_default_str();
   app.add_option("--log-format", log_format, "text|json")->capture_default_str();
   auto* uninstall = app.add_subcommand(
@@ -168,6 +200,10 @@ int main(int argc, char** argv) {
   if (opts.admin_addr.empty()) opts.admin_addr = "127.0.0.1:15030";
   opts.pin_dir = pin_root + "/" + opts.node;
   if (opts.zds_socket.empty()) opts.zds_socket = "/var/run/zmesh/" + opts.node + "/zds.sock";
+  if (opts.ca_socket.empty()) opts.ca_socket = "/var/run/zmesh/" + opts.node + "/ca.sock";
+  if (state_dir.empty()) state_dir = "/var/lib/zmesh/" + opts.node;
+  if (opts.ca_cert.empty()) opts.ca_cert = state_dir + "/ca/root-cert.pem";
+  if (opts.ca_key.empty()) opts.ca_key = state_dir + "/ca/root-key.pem";
   if (*uninstall) {
     return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests);
   }

@@ -727,12 +727,13 @@ cmd_mesh_up() {
   if ! name_pid "$ST" "agent-$node" >/dev/null; then
     spawn_into "$ST" "agent-$node" "$ns" "$cg/agent" "$bin/zmesh-agent" \
       --node "$ns" --manifests "$ST/manifests" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
-      --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 "${agent_extra[@]}" >/dev/null
+      --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 \
+      --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" "${agent_extra[@]}" >/dev/null
   fi
   if ! name_pid "$ST" "ztunnel-$node" >/dev/null; then
     spawn_into "$ST" "ztunnel-$node" "$ns" "$cg/ztunnel" "$bin/ztunnel" \
       --node "$ns" --zds-socket "$ST/$ns/zds.sock" --metrics-addr 127.0.0.1:15020 --workers 2 \
-      "${zt_extra[@]}" >/dev/null
+      --ca-address "unix:$ST/$ns/ca.sock" "${zt_extra[@]}" >/dev/null
   fi
   local end=$(($(now_ms) + 20000))
   until mesh_ready "$ns"; do

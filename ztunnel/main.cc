@@ -14,6 +14,9 @@
 #include "ztunnel/metrics.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
+#include "ztunnel/identity/ca_client.h"
+#include "ztunnel/identity/cert_manager.h"
+#include "ztunnel/workload_identities.h"
 #include "ztunnel/workload_manager.h"
 #include "ztunnel/zds_client.h"
 
@@ -26,7 +29,12 @@ int main(int argc, char** argv) {
   std::string metrics_addr = "127.0.0.1:15020";
   std::string log_level = "info";
   std::string log_format = "text";
+  std::string ca_address;
+  std::string trust_domain = "cluster.local";
   app.add_option("--node", node, "Kubernetes node name")->required();
+  app.add_option("--ca-address", ca_address,
+                 "gRPC target of the CA (default unix:/var/run/zmesh/<node>/ca.sock)");
+  app.add_option("--trust-domain", trust_domain)->capture_default_str();
   app.add_option("--zds-socket", zds_socket,
                  "agent's ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
   app.add_option("--workers", workers_n, "worker threads")->check(CLI::Range(1, 256));
@@ -36,6 +44,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text|json")->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
   if (zds_socket.empty()) zds_socket = zm::StrCat("/var/run/zmesh/", node, "/zds.sock");
+  if (ca_address.empty()) ca_address = zm::StrCat("unix:/var/run/zmesh/", node, "/ca.sock");
 
   zm::ConfigureLogging(log_level,
                        log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
@@ -53,7 +62,12 @@ int main(int argc, char** argv) {
   Workers workers(workers_n);
   Proxy proxy(ProxyConfig{}, metrics);
   WorkloadManager manager(workers, proxy, metrics, readiness);
-  ZdsClient zds(control, {.socket_path = zds_socket}, manager);
+  // Certificates for the identities of the pods served, from the CA, on a thread of their own.
+  GrpcCaClient ca(ca_address);
+  CertManager certs(ca, zm::SystemClock::Get(), {.trust_domain = trust_domain});
+  certs.Start();
+  WorkloadIdentities identities(manager, certs, trust_domain);
+  ZdsClient zds(control, {.socket_path = zds_socket}, identities);
   zm::http::HttpServer http(control, AdminHandler(metrics, readiness));
   auto port = http.Listen(*metrics_ep);
   if (!port.ok()) {

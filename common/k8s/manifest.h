@@ -7,7 +7,9 @@
 // object and the field, and the good objects of the same file are kept. Only a file that
 // cannot be read or is not YAML at all fails as a whole.
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,13 @@ struct Namespace {
   std::string source;  // "ns.yaml:doc1" (list items: "ns.yaml:doc1/items[0]")
 };
 
+// spec.containers[].ports[] of a Pod: what a Service's named targetPort resolves against.
+struct ContainerPort {
+  std::string name;              // IANA service name, empty when unnamed
+  uint16_t port = 0;             // containerPort, 1-65535
+  std::string protocol = "TCP";  // TCP, UDP or SCTP
+};
+
 struct Pod {
   std::string uid;  // metadata.uid, or derived from namespace/name (DerivedUid)
   std::string name;
@@ -32,12 +41,84 @@ struct Pod {
   StringMap labels;
   StringMap annotations;
   std::string service_account = "default";  // spec.serviceAccountName
-  std::string node_name;                     // spec.nodeName, empty when unscheduled
+  std::string node_name;                    // spec.nodeName, empty when unscheduled
   std::string phase;  // status.phase: "", Pending, Running, Succeeded, Failed, Unknown
-  std::vector<std::string> pod_ips;  // status.podIP then status.podIPs[].ip, validated, deduplicated
+  std::vector<std::string>
+      pod_ips;  // status.podIP then status.podIPs[].ip, validated, deduplicated
   std::string source;
+  std::vector<ContainerPort> container_ports;  // every container's, in manifest order
 
   // "demo/client"
+  std::string key() const { return namespace_name + "/" + name; }
+};
+
+// One entry of a v1 Service's spec.ports.
+struct ServicePort {
+  std::string name;              // required (DNS-1123 label) when the Service has several ports
+  uint16_t port = 0;             // the Service port
+  uint16_t target_port = 0;      // numeric targetPort (defaults to `port`); 0 when named
+  std::string target_port_name;  // named targetPort (an IANA service name), else empty
+  std::string protocol = "TCP";  // TCP, UDP or SCTP
+  std::string app_protocol;      // spec.ports[].appProtocol, as written
+};
+
+// A v1 Service. Only what the mesh needs: which pods it selects and its addresses and ports.
+struct Service {
+  std::string name;
+  std::string namespace_name;  // "default" when absent
+  StringMap labels;
+  StringMap annotations;
+  std::string type = "ClusterIP";  // ClusterIP, NodePort, LoadBalancer or ExternalName
+  StringMap selector;              // spec.selector; empty: no endpoints are derived
+  std::string cluster_ip;          // spec.clusterIP as written: "", "None" (headless) or an address
+  std::vector<std::string> cluster_ips;  // spec.clusterIP then spec.clusterIPs, validated,
+                                         // deduplicated; never "None"
+  std::vector<ServicePort> ports;
+  std::string source;
+
+  std::string key() const { return namespace_name + "/" + name; }
+  bool headless() const { return cluster_ip == "None"; }
+};
+
+// spec.mtls.mode and spec.portLevelMtls[].mode of a PeerAuthentication.
+enum class PeerAuthenticationMode { kUnset, kDisable, kPermissive, kStrict };
+
+// "UNSET", "DISABLE", "PERMISSIVE", "STRICT".
+std::string_view PeerAuthenticationModeName(PeerAuthenticationMode mode);
+
+// A security.istio.io/v1 (or v1beta1, the same schema) PeerAuthentication that passed
+// validation (policy-semantics §3.1).
+struct PeerAuthentication {
+  std::string name;
+  std::string namespace_name;  // "default" when absent
+  std::string api_version;     // as written: security.istio.io/v1 or security.istio.io/v1beta1
+  StringMap labels;
+  StringMap annotations;
+  // metadata.creationTimestamp in nanoseconds since the epoch; nullopt when absent (hand-written
+  // local manifests): such a policy counts as the oldest (see common/mesh/peer_authentication.h).
+  std::optional<int64_t> creation_time_ns;
+  StringMap
+      selector;  // spec.selector.matchLabels; empty: namespace-wide (mesh-wide in the root ns)
+  PeerAuthenticationMode mode = PeerAuthenticationMode::kUnset;
+  std::map<uint16_t, PeerAuthenticationMode> port_level_mtls;  // only with a non-empty selector
+  std::string source;
+
+  std::string key() const { return namespace_name + "/" + name; }
+};
+
+// A PeerAuthentication that failed validation. It is not dropped: a policy that fails to load
+// must never weaken enforcement (policy-semantics §9.8), so the mesh model makes every workload in
+// its scope STRICT. The scope is what could be read: the namespace (kubectl's "default" when the
+// manifest has none) and the selector.
+struct RejectedPeerAuthentication {
+  std::string name;  // may be empty or invalid (then the error says so)
+  std::string namespace_name;
+  // spec.selector.matchLabels when it could be read (empty: namespace-wide); nullopt when the
+  // selector itself is broken, which widens the scope to the whole namespace.
+  std::optional<StringMap> selector;
+  std::string source;
+  std::vector<std::string> errors;  // the same texts as in ParsedFile::errors
+
   std::string key() const { return namespace_name + "/" + name; }
 };
 
@@ -46,13 +127,23 @@ struct Pod {
 struct ParsedFile {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
+  std::vector<Service> services;
+  std::vector<PeerAuthentication> peer_authentications;
+  std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
   std::vector<std::string> errors;
+
+  // Whether anything at all was read (a file's last good content is worth keeping).
+  bool HasObjects() const {
+    return !namespaces.empty() || !pods.empty() || !services.empty() ||
+           !peer_authentications.empty() || !rejected_peer_authentications.empty();
+  }
 };
 
 // Parses YAML text (one or more documents; `kind: List` is unrolled). `file_name` is used
 // in sources and errors as given. Not YAML at all: InvalidArgument naming the file, the line
-// and the column ("pods.yaml: line 3, column 5: YAML error: ..."). Kinds other than
-// v1 Namespace and v1 Pod are skipped.
+// and the column ("pods.yaml: line 3, column 5: YAML error: ..."). Read: v1 Namespace, Pod and
+// Service, security.istio.io/v1 and v1beta1 PeerAuthentication (a PeerAuthentication of another
+// security.istio.io version is rejected, not skipped); every other kind is skipped.
 absl::StatusOr<ParsedFile> ParseManifest(std::string_view content, std::string_view file_name);
 
 // Largest manifest file read (a guard against pointing the agent at the wrong file).

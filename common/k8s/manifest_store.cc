@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <set>
 #include <tuple>
 
@@ -37,7 +38,47 @@ const Pod* ManifestSnapshot::FindPod(std::string_view namespace_name, std::strin
     return std::make_tuple(std::string_view(p.namespace_name), std::string_view(p.name)) < k;
   });
   return it != pods.end() && it->namespace_name == namespace_name && it->name == name ? &*it
-                                                                                       : nullptr;
+                                                                                      : nullptr;
+}
+
+namespace {
+
+// Binary search in a vector sorted by (namespace_name, name).
+template <typename T>
+const T* FindByKey(const std::vector<T>& v, std::string_view namespace_name,
+                   std::string_view name) {
+  auto key = std::make_tuple(namespace_name, name);
+  auto it = std::lower_bound(v.begin(), v.end(), key, [](const T& o, const auto& k) {
+    return std::make_tuple(std::string_view(o.namespace_name), std::string_view(o.name)) < k;
+  });
+  return it != v.end() && it->namespace_name == namespace_name && it->name == name ? &*it : nullptr;
+}
+
+// (document, list item) of a source "pods.yaml:doc3" or "pods.yaml:doc3/items[2]".
+std::pair<int, int> SourceOrder(std::string_view source) {
+  std::pair<int, int> order{0, -1};
+  size_t doc = source.rfind(":doc");
+  if (doc == std::string_view::npos) return order;
+  std::string_view rest = source.substr(doc + 4);
+  const char* end = std::from_chars(rest.data(), rest.data() + rest.size(), order.first).ptr;
+  rest.remove_prefix(static_cast<size_t>(end - rest.data()));
+  if (rest.starts_with("/items[")) {
+    rest.remove_prefix(7);
+    std::from_chars(rest.data(), rest.data() + rest.size(), order.second);
+  }
+  return order;
+}
+
+}  // namespace
+
+const Service* ManifestSnapshot::FindService(std::string_view namespace_name,
+                                             std::string_view name) const {
+  return FindByKey(services, namespace_name, name);
+}
+
+const PeerAuthentication* ManifestSnapshot::FindPeerAuthentication(std::string_view namespace_name,
+                                                                   std::string_view name) const {
+  return FindByKey(peer_authentications, namespace_name, name);
 }
 
 ManifestStore::ManifestStore(std::string dir) : dir_(std::move(dir)) {}
@@ -87,7 +128,7 @@ absl::Status ManifestStore::Reload() {
       state.error.clear();
     } else {
       state.error = std::string(parsed.status().message());
-      if (!state.last_good.namespaces.empty() || !state.last_good.pods.empty()) {
+      if (state.last_good.HasObjects()) {
         state.error += " (keeping its last good content)";
       }
     }
@@ -111,15 +152,17 @@ ManifestSnapshot ManifestStore::Snapshot() const {
     for (const Namespace& ns : state.last_good.namespaces) {
       auto [it, inserted] = namespaces.emplace(ns.name, &ns);
       if (!inserted) {
-        snap.errors.push_back(StrCat(ns.source, ": Namespace ", ns.name, ": duplicate, already "
-                                     "defined at ", it->second->source, " (keeping that one)"));
+        snap.errors.push_back(StrCat(ns.source, ": Namespace ", ns.name,
+                                     ": duplicate, already defined at ", it->second->source,
+                                     " (keeping that one)"));
       }
     }
     for (const Pod& pod : state.last_good.pods) {
       auto [it, inserted] = pods.emplace(std::make_pair(pod.namespace_name, pod.name), &pod);
       if (!inserted) {
-        snap.errors.push_back(StrCat(pod.source, ": Pod ", pod.key(), ": duplicate, already "
-                                     "defined at ", it->second->source, " (keeping that one)"));
+        snap.errors.push_back(StrCat(pod.source, ": Pod ", pod.key(),
+                                     ": duplicate, already defined at ", it->second->source,
+                                     " (keeping that one)"));
         continue;
       }
       auto [uit, uid_new] = uids.emplace(pod.uid, &pod);
@@ -131,8 +174,64 @@ ManifestSnapshot ManifestStore::Snapshot() const {
       }
     }
   }
+  std::map<std::pair<std::string, std::string>, const Service*> services;
+  // Valid and rejected PeerAuthentications: one name space (the source says which it is).
+  std::map<std::pair<std::string, std::string>, std::string> pa_sources;
+  std::vector<const PeerAuthentication*> pas;
+  std::vector<const RejectedPeerAuthentication*> rejected;
+  auto keep_pa = [&](const auto& pa) {
+    // A rejected one may have no (valid) name: it cannot clash with anything, keep it.
+    if (pa.name.empty()) return true;
+    auto [it, inserted] = pa_sources.emplace(std::make_pair(pa.namespace_name, pa.name), pa.source);
+    if (!inserted) {
+      snap.errors.push_back(StrCat(pa.source, ": PeerAuthentication ", pa.key(),
+                                   ": duplicate, already defined at ", it->second,
+                                   " (keeping that one)"));
+    }
+    return inserted;
+  };
+  for (const auto& [name, state] : files_) {
+    for (const Service& svc : state.last_good.services) {
+      auto [it, inserted] = services.emplace(std::make_pair(svc.namespace_name, svc.name), &svc);
+      if (!inserted) {
+        snap.errors.push_back(StrCat(svc.source, ": Service ", svc.key(),
+                                     ": duplicate, already defined at ", it->second->source,
+                                     " (keeping that one)"));
+      }
+    }
+    // In document order within the file, so "the first" is the first written, valid or not.
+    struct Entry {
+      std::pair<int, int> order;
+      const PeerAuthentication* valid;
+      const RejectedPeerAuthentication* rejected;
+    };
+    std::vector<Entry> in_file;
+    for (const PeerAuthentication& pa : state.last_good.peer_authentications) {
+      in_file.push_back({SourceOrder(pa.source), &pa, nullptr});
+    }
+    for (const RejectedPeerAuthentication& r : state.last_good.rejected_peer_authentications) {
+      in_file.push_back({SourceOrder(r.source), nullptr, &r});
+    }
+    std::stable_sort(in_file.begin(), in_file.end(),
+                     [](const Entry& a, const Entry& b) { return a.order < b.order; });
+    for (const Entry& e : in_file) {
+      if (e.valid != nullptr && keep_pa(*e.valid)) pas.push_back(e.valid);
+      if (e.rejected != nullptr && keep_pa(*e.rejected)) rejected.push_back(e.rejected);
+    }
+  }
   for (const auto& [name, ns] : namespaces) snap.namespaces.push_back(*ns);
   for (const auto& [key, pod] : pods) snap.pods.push_back(*pod);
+  for (const auto& [key, svc] : services) snap.services.push_back(*svc);
+  auto by_key = [](const auto& a, const auto& b) {
+    return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
+  };
+  for (const PeerAuthentication* pa : pas) snap.peer_authentications.push_back(*pa);
+  std::sort(snap.peer_authentications.begin(), snap.peer_authentications.end(), by_key);
+  for (const RejectedPeerAuthentication* r : rejected) {
+    snap.rejected_peer_authentications.push_back(*r);
+  }
+  std::stable_sort(snap.rejected_peer_authentications.begin(),
+                   snap.rejected_peer_authentications.end(), by_key);
   return snap;
 }
 

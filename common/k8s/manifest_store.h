@@ -6,7 +6,9 @@
 // On Reload(): a file that cannot be read or is not YAML at all keeps its last good
 // content (and reports the error); a removed file drops its objects. An object defined
 // twice (same kind, namespace and name) is taken from the first file in sorted order, and
-// the error names both places. Not thread-safe: one owner (the manifest watcher's thread).
+// the error names both places. A PeerAuthentication that failed validation is kept as rejected
+// (its scope fails closed in the mesh model). Not thread-safe: one owner (the manifest watcher's
+// thread).
 
 #include <map>
 #include <string>
@@ -20,12 +22,20 @@ namespace zm::k8s {
 // What the directory says right now. Immutable once built; shared as
 // std::shared_ptr<const ManifestSnapshot>.
 struct ManifestSnapshot {
-  std::vector<Namespace> namespaces;  // sorted by name
-  std::vector<Pod> pods;              // sorted by namespace/name
-  std::vector<std::string> errors;    // in file order; empty when everything parsed
+  std::vector<Namespace> namespaces;                     // sorted by name
+  std::vector<Pod> pods;                                 // sorted by namespace/name
+  std::vector<Service> services;                         // sorted by namespace/name
+  std::vector<PeerAuthentication> peer_authentications;  // sorted by namespace/name
+  // Sorted by namespace/name. A PeerAuthentication and a rejected one share one name space for
+  // duplicates (the first in sorted file order is kept, whichever it is).
+  std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
+  std::vector<std::string> errors;  // in file order; empty when everything parsed
 
   const Namespace* FindNamespace(std::string_view name) const;
   const Pod* FindPod(std::string_view namespace_name, std::string_view name) const;
+  const Service* FindService(std::string_view namespace_name, std::string_view name) const;
+  const PeerAuthentication* FindPeerAuthentication(std::string_view namespace_name,
+                                                   std::string_view name) const;
 };
 
 class ManifestStore {
@@ -43,7 +53,7 @@ class ManifestStore {
   struct FileState {
     std::string content;  // of the last read, to skip re-parsing unchanged files
     ParsedFile last_good;
-    std::string error;    // the file as a whole failed on the last read (last_good kept)
+    std::string error;  // the file as a whole failed on the last read (last_good kept)
   };
   std::string dir_;
   std::map<std::string, FileState> files_;  // by file name, sorted

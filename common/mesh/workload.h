@@ -14,6 +14,8 @@
 #include "common/base/ip.h"
 #include "common/k8s/manifest.h"
 #include "common/k8s/manifest_store.h"
+#include "common/mesh/peer_authentication.h"
+#include "common/mesh/service.h"
 
 namespace zm::mesh {
 
@@ -24,6 +26,14 @@ inline constexpr std::string_view kExcludeOutboundPortsAnnotation =
 inline constexpr std::string_view kExcludeInboundPortsAnnotation = "zmesh.io/exclude-inbound-ports";
 
 inline constexpr std::string_view kTrustDomain = "cluster.local";
+
+// A port a workload's containers declare (spec.containers[].ports[]).
+struct WorkloadPort {
+  std::string name;  // empty when unnamed
+  uint16_t port = 0;
+  std::string protocol = "TCP";
+  auto operator<=>(const WorkloadPort&) const = default;
+};
 
 struct Workload {
   std::string uid;
@@ -38,6 +48,7 @@ struct Workload {
   std::string netns;  // zmesh.io/netns: a path or an `ip netns` name; empty when absent
   std::vector<uint16_t> exclude_outbound_ports;  // sorted, unique
   std::vector<uint16_t> exclude_inbound_ports;   // sorted, unique
+  std::vector<WorkloadPort> ports;               // declared container ports, in manifest order
 
   // "spiffe://cluster.local/ns/<ns>/sa/<sa>"
   std::string identity() const;
@@ -48,7 +59,8 @@ struct Workload {
 };
 
 // The translation from a Pod. Errors name the pod and the field:
-// `pod demo/client: annotation zmesh.io/exclude-inbound-ports: "80,x": "x" is not a port (1-65535)`.
+// `pod demo/client: annotation zmesh.io/exclude-inbound-ports: "80,x": "x" is not a port
+// (1-65535)`.
 absl::StatusOr<Workload> WorkloadFromPod(const k8s::Pod& pod);
 
 // "80, 443,8080" -> {80, 443, 8080}; empty -> {}. Errors say which element is wrong.
@@ -74,12 +86,34 @@ struct Snapshot {
   std::vector<Namespace> namespaces;  // sorted by name
   std::vector<Workload> workloads;    // sorted by ns/name
   std::vector<RejectedPod> rejected;  // sorted by ns/name
-  std::vector<std::string> errors;    // source errors, then one per rejected pod
+  std::vector<Service> services;      // sorted by ns/name
+  // Sorted by ns, then oldest first (OlderPeerAuthentication). The root namespace is not part of
+  // the snapshot: EffectiveMtlsMode takes it (--root-namespace).
+  std::vector<PeerAuthentication> peer_authentications;
+  // Policies that failed validation; their scope is STRICT (peer_authentication.h). Sorted by
+  // ns/name.
+  std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
+  std::vector<std::string> errors;  // source errors, then one per rejected pod
+  // Legal but probably unintended: several namespace-wide PeerAuthentications in a namespace or
+  // several selecting one workload (only the oldest counts), an address used twice.
+  std::vector<std::string> warnings;
 
   const Namespace* FindNamespace(std::string_view name) const;
+  const Workload* FindWorkload(std::string_view ns, std::string_view name) const;
+  const Service* FindService(std::string_view ns, std::string_view name) const;
+  // The running (non-terminal) workload with this IP; nullptr when none, or when several claim
+  // it (ambiguous: a warning says so; identity must never be guessed from an address).
+  const Workload* FindWorkloadByIp(const IpAddr& ip) const;
+  // The Service with this VIP; nullptr when none or several (a warning says so).
+  const Service* FindServiceByVip(const IpAddr& vip) const;
 };
 
-// Translates a manifest snapshot (and, later, the cluster watcher's state).
+// Translates a manifest snapshot (and, later, the cluster watcher's state): workloads, Services
+// with their endpoints, PeerAuthentications (valid and rejected).
 Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects);
+
+// Whether `labels` ⊇ `selector` (exact key and value equality); an empty selector selects all.
+bool SelectorMatches(const std::map<std::string, std::string>& selector,
+                     const std::map<std::string, std::string>& labels);
 
 }  // namespace zm::mesh

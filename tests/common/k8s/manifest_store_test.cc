@@ -144,6 +144,93 @@ TEST_F(ManifestStoreTest, DuplicateUidIsAnError) {
                                     "Pod d/x at a.yaml:doc1 (keeping that one)"));
 }
 
+constexpr char kPaHeader[] = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n";
+
+TEST_F(ManifestStoreTest, ServicesAndPeerAuthenticationsSortedAndFound) {
+  Write("b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n---\n" +
+                      std::string(kPaHeader) + "metadata: {name: strict, namespace: demo}\n"
+                      "spec: {mtls: {mode: STRICT}}\n");
+  Write("a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: demo}\n---\n" +
+                      std::string(kPaHeader) + "metadata: {name: default, namespace: zmesh-system}\n"
+                      "---\n" + kPaHeader + "metadata: {name: broken, namespace: demo}\n"
+                      "spec: {mtls: {mode: strict}}\n");
+  ManifestStore store(dir_.string());
+  ManifestSnapshot s = Reload(store);
+  ASSERT_EQ(s.services.size(), 2u);
+  EXPECT_EQ(s.services[0].key(), "demo/db");
+  EXPECT_EQ(s.services[1].key(), "demo/web");
+  ASSERT_EQ(s.peer_authentications.size(), 2u);
+  EXPECT_EQ(s.peer_authentications[0].key(), "demo/strict");
+  EXPECT_EQ(s.peer_authentications[1].key(), "zmesh-system/default");
+  ASSERT_EQ(s.rejected_peer_authentications.size(), 1u);
+  EXPECT_EQ(s.rejected_peer_authentications[0].key(), "demo/broken");
+  EXPECT_THAT(s.errors, ElementsAre(HasSubstr("a.yaml: document 3 (PeerAuthentication "
+                                              "demo/broken): spec.mtls.mode: unknown mode")));
+  ASSERT_NE(s.FindService("demo", "web"), nullptr);
+  EXPECT_EQ(s.FindService("demo", "nope"), nullptr);
+  ASSERT_NE(s.FindPeerAuthentication("demo", "strict"), nullptr);
+  EXPECT_EQ(s.FindPeerAuthentication("demo", "broken"), nullptr);  // only valid ones
+}
+
+TEST_F(ManifestStoreTest, ServiceAndPeerAuthenticationDuplicatesFirstFileWins) {
+  Write("a.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n"
+                  "spec: {clusterIP: 10.96.0.1}\n---\n" +
+                      std::string(kPaHeader) + "metadata: {name: pa, namespace: demo}\n"
+                      "spec: {mtls: {mode: STRICT}}\n");
+  Write("b.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: demo}\n"
+                  "spec: {clusterIP: 10.96.0.2}\n---\n" +
+                      std::string(kPaHeader) + "metadata: {name: pa, namespace: demo}\n"
+                      "spec: {mtls: {mode: DISABLE}}\n");
+  ManifestStore store(dir_.string());
+  ManifestSnapshot s = Reload(store);
+  ASSERT_EQ(s.services.size(), 1u);
+  EXPECT_THAT(s.services[0].cluster_ips, ElementsAre("10.96.0.1"));
+  ASSERT_EQ(s.peer_authentications.size(), 1u);
+  EXPECT_EQ(s.peer_authentications[0].mode, PeerAuthenticationMode::kStrict);
+  EXPECT_THAT(s.errors,
+              ElementsAre("b.yaml:doc1: Service demo/web: duplicate, already defined at "
+                          "a.yaml:doc1 (keeping that one)",
+                          "b.yaml:doc2: PeerAuthentication demo/pa: duplicate, already defined "
+                          "at a.yaml:doc2 (keeping that one)"));
+}
+
+// A rejected PeerAuthentication holds its name like a valid one: the first wins either way, so a
+// broken rewrite in an earlier file cannot be bypassed by a permissive copy in a later one.
+TEST_F(ManifestStoreTest, RejectedPeerAuthenticationTakesPartInDuplicates) {
+  Write("a.yaml", std::string(kPaHeader) + "metadata: {name: pa, namespace: demo}\n"
+                                           "spec: {mtls: {mode: STRICTT}}\n");
+  Write("b.yaml", std::string(kPaHeader) + "metadata: {name: pa, namespace: demo}\n"
+                                           "spec: {mtls: {mode: PERMISSIVE}}\n---\n" +
+                      kPaHeader + "metadata: {name: pb, namespace: demo}\n"
+                                  "spec: {mtls: {mode: DISABLE}}\n---\n" +
+                      kPaHeader + "metadata: {name: pb, namespace: demo}\n"
+                                  "spec: {mtls: {mod: STRICT}}\n");
+  ManifestStore store(dir_.string());
+  ManifestSnapshot s = Reload(store);
+  ASSERT_EQ(s.rejected_peer_authentications.size(), 1u);
+  EXPECT_EQ(s.rejected_peer_authentications[0].source, "a.yaml:doc1");
+  ASSERT_EQ(s.peer_authentications.size(), 1u);
+  EXPECT_EQ(s.peer_authentications[0].key(), "demo/pb");
+  EXPECT_THAT(s.errors, ElementsAre(HasSubstr("a.yaml: document 1"),
+                                    HasSubstr("b.yaml: document 3"),
+                                    "b.yaml:doc1: PeerAuthentication demo/pa: duplicate, already "
+                                    "defined at a.yaml:doc1 (keeping that one)",
+                                    "b.yaml:doc3: PeerAuthentication demo/pb: duplicate, already "
+                                    "defined at b.yaml:doc2 (keeping that one)"));
+}
+
+TEST_F(ManifestStoreTest, BrokenRewriteKeepsLastGoodPolicies) {
+  Write("pa.yaml", std::string(kPaHeader) + "metadata: {name: pa, namespace: demo}\n"
+                                            "spec: {mtls: {mode: STRICT}}\n");
+  ManifestStore store(dir_.string());
+  ASSERT_EQ(Reload(store).peer_authentications.size(), 1u);
+  Write("pa.yaml", "apiVersion: [broken\n");
+  ManifestSnapshot s = Reload(store);
+  ASSERT_EQ(s.peer_authentications.size(), 1u);
+  ASSERT_EQ(s.errors.size(), 1u);
+  EXPECT_THAT(s.errors[0], HasSubstr("keeping its last good content"));
+}
+
 TEST_F(ManifestStoreTest, MissingDirectoryIsAnErrorNamingIt) {
   ManifestStore store((dir_ / "nope").string());
   absl::Status s = store.Reload();

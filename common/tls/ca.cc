@@ -1,0 +1,230 @@
+#include "common/tls/ca.h"
+
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/base/log.h"
+#include "common/base/status.h"
+#include "common/base/strings.h"
+#include "common/tls/csr.h"
+#include "common/tls/pem.h"
+
+namespace zm::tls {
+namespace {
+
+spdlog::logger& L() {
+  static spdlog::logger& l = Log("tls");
+  return l;
+}
+
+time_t ToTimeT(std::chrono::system_clock::time_point t) {
+  return std::chrono::system_clock::to_time_t(t);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+absl::Status SetRandomSerial(X509* cert) {
+  unsigned char buf[16];
+  if (RAND_bytes(buf, sizeof(buf)) != 1) return OpenSslError("RAND_bytes");
+  buf[0] &= 0x7f;  // positive
+  buf[0] |= 0x40;  // and exactly 16 bytes long
+  BignumPtr bn(BN_bin2bn(buf, sizeof(buf), nullptr));
+  if (bn == nullptr) return OpenSslError("BN_bin2bn");
+  Asn1IntegerPtr serial(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+  if (serial == nullptr || X509_set_serialNumber(cert, serial.get()) != 1) {
+    return OpenSslError("X509_set_serialNumber");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetValidity(X509* cert, time_t not_before, time_t not_after) {
+  if (ASN1_TIME_set(X509_getm_notBefore(cert), not_before) == nullptr ||
+      ASN1_TIME_set(X509_getm_notAfter(cert), not_after) == nullptr) {
+    return OpenSslError("ASN1_TIME_set");
+  }
+  return absl::OkStatus();
+}
+
+// Adds an extension written in OpenSSL's config syntax ("critical,CA:TRUE").
+absl::Status AddExt(X509* cert, X509* issuer, int nid, const char* value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509ExtensionPtr ext(X509V3_EXT_nconf_nid(nullptr, &ctx, nid, value));
+  if (ext == nullptr || X509_add_ext(cert, ext.get(), -1) != 1) {
+    return OpenSslError(StrCat("extension ", OBJ_nid2sn(nid), "=", value));
+  }
+  return absl::OkStatus();
+}
+
+const EVP_MD* DigestFor(EVP_PKEY* key) {
+  int id = EVP_PKEY_get_base_id(key);
+  return (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
+}
+
+absl::StatusOr<X509Ptr> CreateRoot(EVP_PKEY* key, std::string_view trust_domain,
+                                   std::chrono::system_clock::time_point now) {
+  X509Ptr cert(X509_new());
+  if (cert == nullptr) return OpenSslError("X509_new");
+  if (X509_set_version(cert.get(), X509_VERSION_3) != 1) return OpenSslError("X509_set_version");
+  ZM_RETURN_IF_ERROR(SetRandomSerial(cert.get()));
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  std::string td(trust_domain);
+  if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(td.c_str()), -1, -1,
+                                 0) != 1 ||
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>("zmesh root CA"), -1, -1,
+                                 0) != 1 ||
+      X509_set_issuer_name(cert.get(), name) != 1) {
+    return OpenSslError("root subject");
+  }
+  ZM_RETURN_IF_ERROR(SetValidity(cert.get(), ToTimeT(now - CertificateAuthority::kClockSkew),
+                                 ToTimeT(now + CertificateAuthority::kRootLifetime)));
+  if (X509_set_pubkey(cert.get(), key) != 1) return OpenSslError("X509_set_pubkey");
+  ZM_RETURN_IF_ERROR(AddExt(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE"));
+  ZM_RETURN_IF_ERROR(AddExt(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
+  ZM_RETURN_IF_ERROR(AddExt(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
+  if (X509_sign(cert.get(), key, DigestFor(key)) <= 0) return OpenSslError("X509_sign(root)");
+  return cert;
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateAuthority> CertificateAuthority::FromParts(X509Ptr cert, EvpPkeyPtr key,
+                                                                     std::string trust_domain,
+                                                                     const Clock& clock,
+                                                                     std::string_view cert_source) {
+  if (trust_domain.empty()) return absl::InvalidArgumentError("CA: empty trust domain");
+  // The trust domain must be one a SPIFFE ID can carry.
+  if (auto probe = SpiffeId::Parse(StrCat("spiffe://", trust_domain, "/ns/a/sa/b")); !probe.ok()) {
+    return absl::InvalidArgumentError(StrCat("CA: invalid trust domain \"", trust_domain, "\""));
+  }
+  if (X509_check_ca(cert.get()) < 1) {
+    return absl::FailedPreconditionError(StrCat(cert_source, ": not a CA certificate"));
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ClearOpenSslErrors();
+    return absl::FailedPreconditionError(
+        StrCat(cert_source, ": the private key does not match the certificate"));
+  }
+  time_t now = ToTimeT(clock.Now());
+  if (X509_cmp_time(X509_get0_notBefore(cert.get()), &now) > 0) {
+    return absl::FailedPreconditionError(StrCat(cert_source, ": root certificate not yet valid"));
+  }
+  if (X509_cmp_time(X509_get0_notAfter(cert.get()), &now) < 0) {
+    return absl::FailedPreconditionError(StrCat(cert_source, ": root certificate has expired"));
+  }
+  ZM_ASSIGN_OR_RETURN(std::string pem, CertToPem(cert.get()));
+  return CertificateAuthority(std::move(cert), std::move(key), std::move(pem),
+                              std::move(trust_domain), clock);
+}
+
+absl::StatusOr<CertificateAuthority> CertificateAuthority::FromPem(std::string_view cert_pem,
+                                                                   std::string_view key_pem,
+                                                                   std::string trust_domain,
+                                                                   const Clock& clock) {
+  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(cert_pem, "CA certificate"));
+  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem, "CA key"));
+  return FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock,
+                   "CA certificate");
+}
+
+absl::StatusOr<CertificateAuthority> CertificateAuthority::LoadOrCreate(
+    const std::string& cert_path, const std::string& key_path, std::string trust_domain,
+    const Clock& clock) {
+  bool have_cert = Exists(cert_path);
+  bool have_key = Exists(key_path);
+  if (have_cert != have_key) {
+    return absl::FailedPreconditionError(
+        have_cert ? StrCat(cert_path, " exists but ", key_path, " does not")
+                  : StrCat(key_path, " exists but ", cert_path, " does not"));
+  }
+  if (have_cert) {
+    ZM_ASSIGN_OR_RETURN(X509Ptr cert, LoadCertFile(cert_path));
+    ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, LoadPrivateKeyFile(key_path));
+    ZM_ASSIGN_OR_RETURN(
+        CertificateAuthority ca,
+        FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock, cert_path));
+    L().info("loaded root CA from {} for trust domain {}", cert_path, ca.trust_domain());
+    return ca;
+  }
+  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateEcP256Key());
+  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CreateRoot(key.get(), trust_domain, clock.Now()));
+  ZM_ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(key.get()));
+  ZM_ASSIGN_OR_RETURN(std::string cert_pem, CertToPem(cert.get()));
+  // The key first: a crash in between leaves a key without a certificate, which the next
+  // start refuses by name instead of silently minting a second root.
+  ZM_RETURN_IF_ERROR(WriteFileAtomically(key_path, key_pem, 0600));
+  ZM_RETURN_IF_ERROR(WriteFileAtomically(cert_path, cert_pem, 0644));
+  ZM_ASSIGN_OR_RETURN(
+      CertificateAuthority ca,
+      FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock, cert_path));
+  L().info("created root CA {} (key {}) for trust domain {}", cert_path, key_path,
+           ca.trust_domain());
+  return ca;
+}
+
+absl::StatusOr<std::vector<std::string>> CertificateAuthority::Sign(
+    std::string_view csr_pem, const SpiffeId& authorized, std::chrono::seconds ttl) const {
+  if (ttl <= std::chrono::seconds(0)) {
+    return absl::InvalidArgumentError(StrCat("ttl must be positive, got ", ttl.count(), "s"));
+  }
+  ttl = std::min(ttl, kMaxTtl);
+  ZM_ASSIGN_OR_RETURN(ParsedCsr csr, ParseCsr(csr_pem));
+  if (csr.identity.trust_domain != trust_domain_) {
+    return absl::PermissionDeniedError(
+        StrCat("CSR for ", csr.identity.ToString(), " is outside trust domain ", trust_domain_));
+  }
+  if (csr.identity != authorized) {
+    return absl::PermissionDeniedError(StrCat("CSR asks for ", csr.identity.ToString(), ", only ",
+                                              authorized.ToString(), " is authorized"));
+  }
+
+  auto now = clock_->Now();
+  time_t not_before = ToTimeT(now - kClockSkew);
+  time_t not_after = ToTimeT(now + ttl);
+  time_t root_end = 0;
+  {
+    struct tm tm {};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert_.get()), &tm) == 1) root_end = timegm(&tm);
+  }
+  if (root_end != 0) not_after = std::min(not_after, root_end);
+  if (not_after <= ToTimeT(now)) return absl::FailedPreconditionError("CA root has expired");
+
+  X509Ptr leaf(X509_new());
+  if (leaf == nullptr) return OpenSslError("X509_new");
+  if (X509_set_version(leaf.get(), X509_VERSION_3) != 1) return OpenSslError("X509_set_version");
+  ZM_RETURN_IF_ERROR(SetRandomSerial(leaf.get()));
+  if (X509_set_issuer_name(leaf.get(), X509_get_subject_name(cert_.get())) != 1) {
+    return OpenSslError("X509_set_issuer_name");
+  }
+  ZM_RETURN_IF_ERROR(SetValidity(leaf.get(), not_before, not_after));
+  if (X509_set_pubkey(leaf.get(), csr.public_key.get()) != 1) {
+    return OpenSslError("X509_set_pubkey");
+  }
+  X509* issuer = cert_.get();
+  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_basic_constraints, "critical,CA:FALSE"));
+  ZM_RETURN_IF_ERROR(
+      AddExt(leaf.get(), issuer, NID_key_usage, "critical,digitalSignature,keyAgreement"));
+  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_ext_key_usage, "serverAuth,clientAuth"));
+  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_authority_key_identifier, "keyid"));
+  // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6).
+  ZM_ASSIGN_OR_RETURN(GeneralNamesPtr san, SpiffeSan(csr.identity));
+  if (X509_add1_ext_i2d(leaf.get(), NID_subject_alt_name, san.get(), /*crit=*/1,
+                        X509V3_ADD_DEFAULT) != 1) {
+    return OpenSslError("X509_add1_ext_i2d(subjectAltName)");
+  }
+  if (X509_sign(leaf.get(), key_.get(), DigestFor(key_.get())) <= 0) {
+    return OpenSslError("X509_sign(leaf)");
+  }
+  ZM_ASSIGN_OR_RETURN(std::string leaf_pem, CertToPem(leaf.get()));
+  return std::vector<std::string>{std::move(leaf_pem), root_pem_};
+}
+
+}  // namespace zm::tls

@@ -1,0 +1,55 @@
+// The local-mode CA's authorization rule: only the ztunnel connected over ZDS, and only for
+// identities of pods enrolled on this node.
+#include <gtest/gtest.h>
+
+#include "agent/agent.h"
+
+namespace zm::agent {
+namespace {
+
+AgentView ViewWithPods() {
+  AgentView v;
+  v.ztunnel_pid = 4242;
+  v.pods = {{.uid = "a", .pod = "demo/client", .ns = "demo", .service_account = "client",
+             .enrolled = true},
+            {.uid = "b", .pod = "demo/pending", .ns = "demo", .service_account = "pending",
+             .enrolled = false, .error = "waiting"}};
+  return v;
+}
+
+TEST(AuthorizeCertificateTest, TheZtunnelGetsAnEnrolledPodsIdentity) {
+  EXPECT_TRUE(AuthorizeCertificate(ViewWithPods(), 4242, "demo", "client").ok());
+}
+
+TEST(AuthorizeCertificateTest, AnotherProcessIsRefused) {
+  auto st = AuthorizeCertificate(ViewWithPods(), 999, "demo", "client");
+  ASSERT_TRUE(absl::IsPermissionDenied(st));
+  EXPECT_NE(st.message().find("pid 999 is not the ztunnel"), std::string_view::npos) << st;
+}
+
+TEST(AuthorizeCertificateTest, NoZtunnelConnectedRefusesEveryone) {
+  AgentView v = ViewWithPods();
+  v.ztunnel_pid = 0;
+  auto st = AuthorizeCertificate(v, 4242, "demo", "client");
+  ASSERT_TRUE(absl::IsPermissionDenied(st));
+  EXPECT_NE(st.message().find("no ztunnel is connected"), std::string_view::npos);
+}
+
+TEST(AuthorizeCertificateTest, AnIdentityOfNoPodOnThisNodeIsRefused) {
+  auto st = AuthorizeCertificate(ViewWithPods(), 4242, "demo", "admin");
+  ASSERT_TRUE(absl::IsPermissionDenied(st));
+  EXPECT_NE(st.message().find("no pod enrolled on this node runs as ns/demo/sa/admin"),
+            std::string_view::npos)
+      << st;
+}
+
+TEST(AuthorizeCertificateTest, APodNotYetEnrolledGivesNoIdentity) {
+  EXPECT_FALSE(AuthorizeCertificate(ViewWithPods(), 4242, "demo", "pending").ok());
+}
+
+TEST(AuthorizeCertificateTest, TheSameServiceAccountInAnotherNamespaceIsRefused) {
+  EXPECT_FALSE(AuthorizeCertificate(ViewWithPods(), 4242, "other", "client").ok());
+}
+
+}  // namespace
+}  // namespace zm::agent
