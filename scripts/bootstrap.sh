@@ -16,7 +16,7 @@ packages=(
   # TLS, HTTP/2 and gRPC (HBONE, the CA, the config stream)
   openssl libnghttp2-dev libgrpc++-dev protobuf-compiler-grpc
   # lab, tests, demo and benchmarks
-  iproute2 curl iperf3 python3 procps psmisc shellcheck nghttp2-client
+  iproute2 curl iperf3 python3 procps psmisc shellcheck nghttp2-client python3-h2
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include "common/base/strings.h"
 #include "common/http/http_server.h"
 #include "ztunnel/admin.h"
+#include "ztunnel/inbound_hbone.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
@@ -67,6 +68,12 @@ int main(int argc, char** argv) {
   CertManager certs(ca, zm::SystemClock::Get(), {.trust_domain = trust_domain});
   certs.Start();
   WorkloadIdentities identities(manager, certs, trust_domain);
+  // Inbound HBONE on each pod's 15008, with the pod's own certificate.
+  InboundHbone hbone(proxy,
+                     {.get = [&certs](const zm::tls::SpiffeId& id) { return certs.Get(id); },
+                      .roots = [&certs] { return certs.RootPems(); }},
+                     {.trust_domain = trust_domain});
+  hbone.Install();
   ZdsClient zds(control, {.socket_path = zds_socket}, identities);
   zm::http::HttpServer http(control, AdminHandler(metrics, readiness));
   auto port = http.Listen(*metrics_ep);

@@ -27,8 +27,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         id_(proxy.NextId()),
         start_(Clock::now()),
         client_(std::move(client)),
-        upstream_(client_.get_executor()),
-        timer_(client_.get_executor()) {}
+        upstream_(client_.get_executor()) {}
 
   void Run() {
     const int fd = client_.native_handle();
@@ -70,72 +69,28 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void Connect() {
-    UpstreamOptions opts;
-    if (dir_ == Direction::kOutbound) {
-      opts.mark = proxy_.config().set_marks ? kMarkZtunnel : 0;
-    } else {
-      opts.mark = proxy_.config().set_marks ? kMarkDelivery : 0;
-      opts.transparent = proxy_.config().transparent_delivery;
-      opts.bind_ip = src_->ip;
-    }
-    absl::StatusOr<Fd> sock = absl::UnknownError("unset");
-    if (pod_->netns) {
-      // Hot-path exception to "never setns on an event-loop thread" (DESIGN §5): the upstream
-      // socket must belong to the pod's netns (routing, source addresses, the pod's own
-      // policy), and a socket keeps the netns it was created in. Creating it here costs two
-      // setns calls on this worker thread; a helper-thread round trip per connection would
-      // cost a thread switch and a queue, and nothing else runs on this thread meanwhile.
-      auto guard = ScopedNetns::Enter(pod_->netns.get());
-      if (!guard.ok()) {
-        sock = guard.status();
-      } else {
-        sock = CreateUpstreamSocket(*dst_, opts);
-      }
-    } else {
-      sock = CreateUpstreamSocket(*dst_, opts);
-    }
-    if (!sock.ok()) {
-      Log("proxy").warn("conn={} dir={} pod={} upstream socket: {}", id_, DirectionName(dir_),
-                        pod_->DisplayName(), sock.status().message());
-      Fail(FailureReason::kUpstreamSocket, /*reset=*/true);
-      return;
-    }
-    asio::error_code ec;
-    upstream_.assign(ProtocolOf(*dst_), sock->get(), ec);
-    if (ec) {
-      Log("proxy").warn("conn={} upstream assign: {}", id_, ec.message());
-      Fail(FailureReason::kUpstreamSocket, /*reset=*/true);
-      return;
-    }
-    (void)sock->release();
-    timer_.expires_after(proxy_.config().connect_timeout);
-    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-      if (ec || self->connected_) return;
-      self->timed_out_ = true;
-      asio::error_code ignored;
-      self->upstream_.cancel(ignored);
-    });
-    upstream_.async_connect(ToAsio(*dst_), [self = shared_from_this()](const asio::error_code& ec) {
-      self->OnConnect(ec);
-    });
+    proxy_.ConnectUpstream(
+        *pod_, dir_, *dst_, src_.ok() ? src_->ip : IpAddr{}, client_.get_executor(),
+        [self = shared_from_this()](std::optional<UpstreamFailure> failure,
+                                    asio::ip::tcp::socket upstream) {
+          self->OnConnect(std::move(failure), std::move(upstream));
+        });
   }
 
-  void OnConnect(const asio::error_code& ec) {
-    timer_.cancel();
-    if (ec) {
-      FailureReason reason = FailureReason::kConnectError;
-      if (timed_out_) {
-        reason = FailureReason::kConnectTimeout;
-      } else if (ec == asio::error::connection_refused) {
-        reason = FailureReason::kConnectRefused;
+  void OnConnect(std::optional<UpstreamFailure> failure, asio::ip::tcp::socket upstream) {
+    if (failure) {
+      if (failure->reason == FailureReason::kUpstreamSocket) {
+        Log("proxy").warn("conn={} dir={} pod={} upstream socket: {}", id_, DirectionName(dir_),
+                          pod_->DisplayName(), failure->detail);
+      } else {
+        Log("proxy").info("conn={} dir={} pod={} connect to {} failed: {}", id_,
+                          DirectionName(dir_), pod_->DisplayName(), dst_->ToString(),
+                          failure->detail);
       }
-      Log("proxy").info("conn={} dir={} pod={} connect to {} failed: {}", id_, DirectionName(dir_),
-                        pod_->DisplayName(), dst_->ToString(),
-                        timed_out_ ? "timed out" : ec.message());
-      Fail(reason, /*reset=*/true);
+      Fail(failure->reason, /*reset=*/true);
       return;
     }
-    connected_ = true;
+    upstream_ = std::move(upstream);
     TcpLabels labels{.direction = dir_};
     if (dir_ == Direction::kOutbound) {
       labels.source_workload = pod_->name;
@@ -185,14 +140,104 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Clock::time_point start_;
   asio::ip::tcp::socket client_;
   asio::ip::tcp::socket upstream_;
-  asio::steady_timer timer_;
   absl::StatusOr<Endpoint> src_ = absl::UnknownError("unset");
   std::optional<Endpoint> dst_;
-  bool connected_ = false;
+};
+
+// One upstream connect attempt with its timeout (Proxy::ConnectUpstream).
+class UpstreamConnect : public std::enable_shared_from_this<UpstreamConnect> {
+ public:
+  UpstreamConnect(const asio::any_io_executor& ex, std::chrono::milliseconds timeout,
+                  UpstreamDone done)
+      : socket_(ex), timer_(ex), timeout_(timeout), done_(std::move(done)) {}
+
+  void Start(Fd sock, const Endpoint& dst) {
+    asio::error_code ec;
+    socket_.assign(ProtocolOf(dst), sock.get(), ec);
+    if (ec) {
+      Finish(UpstreamFailure{FailureReason::kUpstreamSocket, StrCat("assign: ", ec.message())});
+      return;
+    }
+    (void)sock.release();
+    timer_.expires_after(timeout_);
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->finished_) return;
+      self->timed_out_ = true;
+      asio::error_code ignored;
+      self->socket_.cancel(ignored);
+    });
+    socket_.async_connect(ToAsio(dst), [self = shared_from_this()](const asio::error_code& ec) {
+      self->timer_.cancel();
+      if (!ec) {
+        self->Finish(std::nullopt);
+        return;
+      }
+      FailureReason reason = FailureReason::kConnectError;
+      if (self->timed_out_) {
+        reason = FailureReason::kConnectTimeout;
+      } else if (ec == asio::error::connection_refused) {
+        reason = FailureReason::kConnectRefused;
+      }
+      self->Finish(UpstreamFailure{reason, self->timed_out_ ? "timed out" : ec.message()});
+    });
+  }
+
+  void Finish(std::optional<UpstreamFailure> failure) {
+    finished_ = true;
+    if (failure) {
+      asio::error_code ignored;
+      socket_.close(ignored);
+    }
+    auto done = std::move(done_);
+    done(std::move(failure), std::move(socket_));
+  }
+
+ private:
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::chrono::milliseconds timeout_;
+  UpstreamDone done_;
+  bool finished_ = false;
   bool timed_out_ = false;
 };
 
 }  // namespace
+
+void Proxy::ConnectUpstream(const PodInfo& pod, Direction dir, const Endpoint& dst,
+                            const IpAddr& client_ip, const asio::any_io_executor& ex,
+                            UpstreamDone done) {
+  UpstreamOptions opts;
+  if (dir == Direction::kOutbound) {
+    opts.mark = config_.set_marks ? kMarkZtunnel : 0;
+  } else {
+    opts.mark = config_.set_marks ? kMarkDelivery : 0;
+    opts.transparent = config_.transparent_delivery;
+    opts.bind_ip = client_ip;
+  }
+  absl::StatusOr<Fd> sock = absl::UnknownError("unset");
+  if (pod.netns) {
+    // Hot-path exception to "never setns on an event-loop thread" (DESIGN §5): the upstream
+    // socket must belong to the pod's netns (routing, source addresses, the pod's own
+    // policy), and a socket keeps the netns it was created in. Creating it here costs two
+    // setns calls on this worker thread; a helper-thread round trip per connection would
+    // cost a thread switch and a queue, and nothing else runs on this thread meanwhile.
+    auto guard = ScopedNetns::Enter(pod.netns.get());
+    if (!guard.ok()) {
+      sock = guard.status();
+    } else {
+      sock = CreateUpstreamSocket(dst, opts);
+    }
+  } else {
+    sock = CreateUpstreamSocket(dst, opts);
+  }
+  auto attempt = std::make_shared<UpstreamConnect>(ex, config_.connect_timeout, std::move(done));
+  if (!sock.ok()) {
+    attempt->Finish(
+        UpstreamFailure{FailureReason::kUpstreamSocket, std::string(sock.status().message())});
+    return;
+  }
+  attempt->Start(std::move(*sock), dst);
+}
 
 void Proxy::HandleOutbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
   std::make_shared<Connection>(*this, Direction::kOutbound, std::move(pod), std::move(client))
@@ -205,6 +250,10 @@ void Proxy::HandleInbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::soc
 }
 
 void Proxy::HandleHbone(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
+  if (hbone_handler_) {
+    hbone_handler_(std::move(pod), std::move(client));
+    return;
+  }
   uint64_t id = NextId();
   auto peer = PeerEndpoint(client.native_handle());
   Log("proxy").debug("conn={} dir=hbone pod={} src={}: HBONE not served yet, closing", id,

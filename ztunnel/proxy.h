@@ -1,6 +1,7 @@
 #pragma once
-// The plain-TCP data path of one pod: its listeners (15001 outbound, 15006 inbound, 15008
-// HBONE placeholder) on one worker's io_context, and the connections they accept.
+// The data path of one pod: its listeners (15001 outbound, 15006 inbound plaintext, 15008
+// inbound HBONE, served by inbound_hbone.h) on one worker's io_context, and the connections
+// they accept.
 
 #include <asio.hpp>
 #include <atomic>
@@ -19,13 +20,18 @@
 
 namespace zm::ztunnel {
 
+struct HboneTlsCache;  // inbound_hbone.h
+
 // What workers know about a pod: immutable once built, shared by its listeners and
 // connections (a connection may outlive the pod's listeners).
 struct PodInfo {
   std::string uid;
   std::string name;
   std::string ns;
+  std::string service_account;  // empty: "default"
   Fd netns;  // invalid: the calling thread's netns (in-process tests)
+  // The pod's inbound HBONE TLS context cache (inbound_hbone.h); null: none (HBONE refused).
+  std::shared_ptr<HboneTlsCache> hbone_tls;
   std::string DisplayName() const { return ns + "/" + name; }
 };
 
@@ -40,6 +46,17 @@ struct ProxyConfig {
   DstLookup inbound_dst = LocalEndpoint;  // getsockname (sk_lookup keeps the original)
 };
 
+// The outcome of ConnectUpstream: a connected socket, or why not (reason + words).
+struct UpstreamFailure {
+  FailureReason reason;
+  std::string detail;
+};
+using UpstreamDone =
+    std::function<void(std::optional<UpstreamFailure> failure, asio::ip::tcp::socket socket)>;
+// Serves a connection accepted on 15008 (the inbound HBONE server, inbound_hbone.h).
+using HboneHandler =
+    std::function<void(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client)>;
+
 // Connection handling, shared by all workers: every call runs on the accepting worker and
 // touches only per-connection state, the atomic id counter and the metrics.
 class Proxy {
@@ -48,8 +65,18 @@ class Proxy {
 
   void HandleOutbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client);
   void HandleInbound(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client);
-  // 15008 is reserved for HBONE (next stage): accept and close.
+  // 15008: handed to the HBONE handler if one is set, else accepted and closed.
   void HandleHbone(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client);
+  // Set before any listener starts (not synchronized).
+  void SetHboneHandler(HboneHandler handler) { hbone_handler_ = std::move(handler); }
+
+  // Connects an upstream socket to `dst` for `pod`, created in the pod's netns. Outbound: the
+  // ztunnel mark. Inbound delivery: the delivery mark, IP_TRANSPARENT and bound to `client_ip`
+  // (as far as the config allows). Gives up after config().connect_timeout. `done` runs
+  // once, on `ex` (the worker's io_context, where the socket lives).
+  void ConnectUpstream(const PodInfo& pod, Direction dir, const Endpoint& dst,
+                       const IpAddr& client_ip, const asio::any_io_executor& ex,
+                       UpstreamDone done);
 
   const ProxyConfig& config() const { return config_; }
   Metrics& metrics() { return metrics_; }
@@ -59,6 +86,7 @@ class Proxy {
   ProxyConfig config_;
   Metrics& metrics_;
   std::atomic<uint64_t> next_id_{1};
+  HboneHandler hbone_handler_;
 };
 
 enum class ListenerKind { kOutbound, kInbound, kHbone };

@@ -7,6 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/netns.h"
 #include "common/base/strings.h"
+#include "ztunnel/inbound_hbone.h"
 
 namespace zm::ztunnel {
 
@@ -104,6 +105,8 @@ zds::Ack WorkloadManager::Add(zds::AddWorkload add) {
   info->uid = add.uid;
   info->name = add.name;
   info->ns = add.ns;
+  info->service_account = add.service_account;
+  info->hbone_tls = std::make_shared<HboneTlsCache>();
   info->netns = std::move(add.netns);
   pod.info = info;
   pod.worker = workers_.Next();

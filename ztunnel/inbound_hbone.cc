@@ -1,0 +1,254 @@
+#include "ztunnel/inbound_hbone.h"
+
+#include <openssl/err.h>
+
+#include <optional>
+
+#include "common/base/log.h"
+#include "common/base/strings.h"
+#include "ztunnel/hbone/server_session.h"
+#include "ztunnel/hbone/transport.h"
+#include "ztunnel/sockets.h"
+
+namespace zm::ztunnel {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
+
+std::string EndpointText(const absl::StatusOr<Endpoint>& e) { return e.ok() ? e->ToString() : "-"; }
+
+// Words for a failed asio handshake. asio took the first OpenSSL error off the queue into
+// `ec`; it is put back so HandshakeError explains it like a direct SSL_accept failure.
+std::string HandshakeFailure(SSL* ssl, const asio::error_code& ec, bool timed_out) {
+  if (timed_out) {
+    std::string reason = tls::FailureReason(ssl);
+    return reason.empty() ? "TLS handshake failed: timed out"
+                          : StrCat("TLS handshake failed: timed out (", reason, ")");
+  }
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const auto e = static_cast<unsigned long>(ec.value());
+    ERR_clear_error();
+    ERR_raise(ERR_GET_LIB(e), ERR_GET_REASON(e));
+    return std::string(tls::HandshakeError(ssl, -1).message());
+  }
+  std::string reason = tls::FailureReason(ssl);
+  if (!reason.empty()) return StrCat("TLS handshake failed: ", reason);
+  return StrCat("TLS handshake failed: ", ec.message());
+}
+
+// One TLS connection on 15008: handshake, then the HTTP/2 session and its streams.
+class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
+  struct StreamInfo {
+    uint64_t id;
+    Clock::time_point start;
+    Endpoint dst;
+    int32_t h2_id;
+  };
+
+ public:
+  HboneConnection(Proxy& proxy, const InboundHboneOptions& options,
+                  std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client,
+                  asio::ssl::context& ctx)
+      : proxy_(proxy),
+        options_(options),
+        pod_(std::move(pod)),
+        id_(proxy.NextId()),
+        executor_(client.get_executor()),
+        src_(PeerEndpoint(client.native_handle())),
+        local_(LocalEndpoint(client.native_handle())),
+        tls_(std::move(client), ctx),
+        timer_(executor_) {}
+
+  void Start() {
+    timer_.expires_after(options_.handshake_timeout);
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->handshake_done_) return;
+      self->timed_out_ = true;
+      asio::error_code ignored;
+      self->tls_.lowest_layer().cancel(ignored);
+    });
+    tls_.async_handshake(asio::ssl::stream_base::server,
+                         [self = shared_from_this()](const asio::error_code& ec) {
+                           self->OnHandshake(ec);
+                         });
+  }
+
+ private:
+  void OnHandshake(const asio::error_code& ec) {
+    handshake_done_ = true;
+    timer_.cancel();
+    SSL* ssl = tls_.native_handle();
+    if (ec) {
+      Log("proxy").info("conn={} dir=inbound-hbone pod={} src={} {}", id_, pod_->DisplayName(),
+                        EndpointText(src_), HandshakeFailure(ssl, ec, timed_out_));
+      Close();
+      return;
+    }
+    auto peer = tls::PeerIdentity(ssl);
+    if (!peer.ok()) {
+      Log("proxy").warn("conn={} dir=inbound-hbone pod={} src={} no peer identity: {}", id_,
+                        pod_->DisplayName(), EndpointText(src_), peer.status().message());
+      Close();
+      return;
+    }
+    if (!src_.ok() || !local_.ok()) {
+      Log("proxy").warn("conn={} dir=inbound-hbone pod={} no addresses: {} {}", id_,
+                        pod_->DisplayName(), src_.status().message(), local_.status().message());
+      Close();
+      return;
+    }
+    peer_ = peer->ToString();
+    Log("proxy").info("conn={} dir=inbound-hbone pod={} src={} peer={} TLS established ({})",
+                       id_, pod_->DisplayName(), src_->ToString(), peer_,
+                       SSL_get_cipher_name(ssl));
+    auto session = hbone::HboneServerSession::Create(
+        hbone::MakeTransport(std::move(tls_)), peer_, options_.session,
+        [self = shared_from_this()](hbone::ConnectRequest req, hbone::Responder resp) {
+          self->OnConnect(std::move(req), std::move(resp));
+        });
+    session->SetOnClosed([id = id_, pod = pod_](const std::string& reason) {
+      Log("proxy").debug("conn={} dir=inbound-hbone pod={} session closed: {}", id,
+                         pod->DisplayName(), reason);
+    });
+    session->Start();
+  }
+
+  void Close() {
+    asio::error_code ignored;
+    tls_.lowest_layer().close(ignored);
+  }
+
+  // One CONNECT stream, on the session's executor (this worker).
+  void OnConnect(hbone::ConnectRequest req, hbone::Responder resp) {
+    auto st = std::make_shared<StreamInfo>(
+        StreamInfo{proxy_.NextId(), Clock::now(), req.target, req.stream_id});
+    if (req.target.ip != local_->ip) {
+      Log("proxy").warn(
+          "conn={} dir=inbound-hbone pod={} peer={} CONNECT {}: not this pod's address ({}), 400",
+          st->id, pod_->DisplayName(), peer_, req.authority, local_->ip.ToString());
+      resp.Reject(400);
+      AccessLog(*st, 0, 0, "bad-target");
+      return;
+    }
+    if (InboundLoopGuard(req.target)) {
+      Log("proxy").warn("conn={} dir=inbound-hbone pod={} peer={} loop guard: refusing {}, 400",
+                        st->id, pod_->DisplayName(), peer_, req.target.ToString());
+      proxy_.metrics().CountFailure(FailureReason::kLoopGuard);
+      resp.Reject(400);
+      AccessLog(*st, 0, 0, FailureName(FailureReason::kLoopGuard));
+      return;
+    }
+    proxy_.ConnectUpstream(
+        *pod_, Direction::kInbound, req.target, src_->ip, executor_,
+        [self = shared_from_this(), st, resp](std::optional<UpstreamFailure> failure,
+                                              asio::ip::tcp::socket upstream) mutable {
+          self->OnUpstream(std::move(st), std::move(failure), std::move(upstream),
+                           std::move(resp));
+        });
+  }
+
+  void OnUpstream(std::shared_ptr<StreamInfo> st, std::optional<UpstreamFailure> failure,
+                  asio::ip::tcp::socket upstream, hbone::Responder resp) {
+    if (failure) {
+      Log("proxy").info("conn={} dir=inbound-hbone pod={} peer={} connect to {} failed: {}, 503",
+                        st->id, pod_->DisplayName(), peer_, st->dst.ToString(), failure->detail);
+      proxy_.metrics().CountFailure(failure->reason);
+      resp.Reject(503);
+      AccessLog(*st, 0, 0, FailureName(failure->reason));
+      return;
+    }
+    TcpLabels labels{.direction = Direction::kInbound};
+    labels.destination_workload = pod_->name;
+    labels.destination_namespace = pod_->ns;
+    auto series = proxy_.metrics().Tcp(labels);
+    series->opened.fetch_add(1, std::memory_order_relaxed);
+    resp.Accept(std::move(upstream),
+                [self = shared_from_this(), keep = st, series](const hbone::StreamResult& r) {
+                  series->sent_bytes.fetch_add(r.bytes_to_socket, std::memory_order_relaxed);
+                  series->received_bytes.fetch_add(r.bytes_to_stream, std::memory_order_relaxed);
+                  series->closed.fetch_add(1, std::memory_order_relaxed);
+                  if (r.result != "ok") {
+                    Log("proxy").debug("conn={} stream ended: {} ({})", keep->id, r.result,
+                                       r.detail);
+                  }
+                  self->AccessLog(*keep, r.bytes_to_socket, r.bytes_to_stream, r.result);
+                });
+  }
+
+  void AccessLog(const StreamInfo& st, uint64_t sent, uint64_t received, std::string_view result) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - st.start);
+    Log("proxy").info(
+        "conn={} dir=inbound-hbone pod={} peer={} src={} dst={} session={} stream={} "
+        "bytes_sent={} bytes_received={} duration_ms={} result={}",
+        st.id, pod_->DisplayName(), peer_, EndpointText(src_), st.dst.ToString(), id_, st.h2_id,
+        sent, received, ms.count(), result);
+  }
+
+  Proxy& proxy_;
+  const InboundHboneOptions options_;
+  std::shared_ptr<const PodInfo> pod_;
+  uint64_t id_;
+  asio::any_io_executor executor_;
+  absl::StatusOr<Endpoint> src_;
+  absl::StatusOr<Endpoint> local_;
+  SslStream tls_;
+  asio::steady_timer timer_;
+  std::string peer_;
+  bool handshake_done_ = false;
+  bool timed_out_ = false;
+};
+
+}  // namespace
+
+InboundHbone::InboundHbone(Proxy& proxy, HboneCredentialSource source, InboundHboneOptions options)
+    : proxy_(proxy), source_(std::move(source)), options_(std::move(options)) {}
+
+absl::StatusOr<tls::SpiffeId> InboundHbone::IdentityOf(const PodInfo& pod) const {
+  return tls::SpiffeId::Parse(
+      StrCat("spiffe://", options_.trust_domain, "/ns/", pod.ns, "/sa/",
+             pod.service_account.empty() ? "default" : pod.service_account));
+}
+
+absl::StatusOr<std::shared_ptr<asio::ssl::context>> InboundHbone::ContextFor(const PodInfo& pod) {
+  if (!pod.hbone_tls) return absl::FailedPreconditionError("no TLS state for this pod");
+  auto id = IdentityOf(pod);
+  if (!id.ok()) return id.status();
+  auto creds = source_.get(*id);
+  if (!creds.ok()) {
+    return absl::Status(creds.status().code(), StrCat("no certificate for ", id->ToString(),
+                                                      " yet: ", creds.status().message()));
+  }
+  std::vector<std::string> roots = source_.roots();
+  HboneTlsCache& cache = *pod.hbone_tls;
+  std::lock_guard lock(cache.mu);
+  if (cache.ctx && cache.creds == *creds && cache.roots == roots) return cache.ctx;
+  auto bundle = tls::RootBundle::FromPems(roots);
+  if (!bundle.ok()) return bundle.status();
+  auto ctx = tls::MakeServerContext(**creds, *bundle, options_.trust_domain);
+  if (!ctx.ok()) return ctx.status();
+  // asio::ssl::context takes ownership of the SSL_CTX; SSLs made from it hold their own
+  // reference, so connections outlive a rebuild (rotation).
+  cache.ctx = std::make_shared<asio::ssl::context>(ctx->release());
+  cache.creds = *creds;
+  cache.roots = std::move(roots);
+  Log("proxy").info("pod={} HBONE server context (re)built for {}", pod.DisplayName(),
+                    id->ToString());
+  return cache.ctx;
+}
+
+void InboundHbone::Handle(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client) {
+  auto ctx = ContextFor(*pod);
+  if (!ctx.ok()) {
+    auto src = PeerEndpoint(client.native_handle());
+    Log("proxy").warn("dir=inbound-hbone pod={} src={} closing: {}", pod->DisplayName(),
+                      EndpointText(src), ctx.status().message());
+    asio::error_code ignored;
+    client.close(ignored);
+    return;
+  }
+  std::make_shared<HboneConnection>(proxy_, options_, std::move(pod), std::move(client), **ctx)
+      ->Start();
+}
+
+}  // namespace zm::ztunnel
