@@ -65,7 +65,10 @@ Agent::Agent(AgentOptions options, bpf::Datapath& datapath, ZdsServer& zds, PodN
 Agent::~Agent() = default;
 
 std::vector<EnrollTarget> Agent::Desired(const k8s::ManifestSnapshot& objects) {
-  mesh::Snapshot snapshot = mesh::BuildSnapshot(objects);
+  auto shared = std::make_shared<const mesh::Snapshot>(mesh::BuildSnapshot(objects));
+  const mesh::Snapshot& snapshot = *shared;
+  mesh_ = shared;
+  if (mesh_listener_) mesh_listener_(shared);
   manifest_errors_ = snapshot.errors.size();
   std::set<std::string> now(snapshot.errors.begin(), snapshot.errors.end());
   for (const auto& e : now) {

@@ -20,6 +20,7 @@
 #include "agent/zds_server.h"
 #include "bpf/datapath.h"
 #include "common/k8s/manifest_store.h"
+#include "common/mesh/workload.h"
 
 namespace zm::agent {
 
@@ -35,6 +36,7 @@ struct AgentOptions {
   std::string ca_key;
   std::string ca_socket;
   std::string trust_domain = "cluster.local";
+  std::string config_socket;  // the config stream to ztunnel
 };
 
 // What the admin thread shows; rebuilt by the control thread after every change.
@@ -70,6 +72,14 @@ class Agent {
 
   std::shared_ptr<const AgentView> View() const;
 
+  // Called on the control thread with every new mesh snapshot (the config stream publishes
+  // it to ztunnel). Set before Start().
+  void SetMeshListener(std::function<void(std::shared_ptr<const mesh::Snapshot>)> listener) {
+    mesh_listener_ = std::move(listener);
+  }
+  // The mesh as of the last manifests (control thread, or before Run()).
+  std::shared_ptr<const mesh::Snapshot> CurrentMesh() const { return mesh_; }
+
  private:
   using Event = std::variant<std::shared_ptr<const k8s::ManifestSnapshot>, Fd>;
   std::vector<EnrollTarget> Desired(const k8s::ManifestSnapshot& snapshot);
@@ -77,6 +87,8 @@ class Agent {
   void Publish();
 
   AgentOptions options_;
+  std::function<void(std::shared_ptr<const mesh::Snapshot>)> mesh_listener_;
+  std::shared_ptr<const mesh::Snapshot> mesh_;
   bpf::Datapath& datapath_;
   ZdsServer& zds_;
   Enroller enroller_;

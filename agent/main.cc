@@ -16,6 +16,7 @@
 #include "bpf/pinned_datapath.h"
 #include "common/ca/ca_service.h"
 #include "common/ca/uds_server.h"
+#include "common/config/config_server.h"
 #include "common/base/log.h"
 #include "common/base/netns.h"
 #include "common/http/http_server.h"
@@ -72,15 +73,38 @@ int RunAgent(AgentOptions opts) {
   auto root = tls::CertificateAuthority::LoadOrCreate(opts.ca_cert, opts.ca_key,
                                                       opts.trust_domain, SystemClock::Get());
   if (!root.ok()) return Fail(root.status());
+  // An RPC may arrive before Start() returns: the callbacks read the server through an atomic.
+  std::atomic<ca::UdsGrpcServer*> ca_server_ptr{nullptr};
+  auto caller_of = [&](grpc::ServerContext* ctx) -> absl::StatusOr<ca::Caller> {
+    ca::UdsGrpcServer* s = ca_server_ptr.load();
+    if (s == nullptr) return absl::UnavailableError("CA starting");
+    return s->CallerOf(ctx);
+  };
   std::unique_ptr<ca::UdsGrpcServer> ca_server;
   ca::CaService ca_service(
-      *root, [&](grpc::ServerContext* ctx) { return ca_server->CallerOf(ctx); },
+      *root, caller_of,
       [&](const ca::Caller& caller, const tls::SpiffeId& id) {
         return AuthorizeCertificate(*agent.View(), caller.pid, id.ns, id.sa);
       });
   auto started = ca::UdsGrpcServer::Start(opts.ca_socket, {&ca_service});
   if (!started.ok()) return Fail(started.status());
   ca_server = std::move(*started);
+  ca_server_ptr = ca_server.get();
+
+  // The config stream: ztunnel gets the mesh (workloads, services, PeerAuthentication).
+  std::atomic<ca::UdsGrpcServer*> config_server_ptr{nullptr};
+  config::ConfigServer config_service({.describe_peer = [&](grpc::ServerContext* ctx) {
+    ca::UdsGrpcServer* s = config_server_ptr.load();
+    auto who = s ? s->CallerOf(ctx) : absl::StatusOr<ca::Caller>(absl::UnavailableError(""));
+    return who.ok() ? who->description : ctx->peer();
+  }});
+  auto config_started = ca::UdsGrpcServer::Start(opts.config_socket, {config_service.service()});
+  if (!config_started.ok()) return Fail(config_started.status());
+  std::unique_ptr<ca::UdsGrpcServer> config_server = std::move(*config_started);
+  config_server_ptr = config_server.get();
+  if (auto current = agent.CurrentMesh()) config_service.Publish(current);
+  agent.SetMeshListener([&](std::shared_ptr<const mesh::Snapshot> s) { config_service.Publish(s); });
+  log.info("config stream on {}", opts.config_socket);
   log.info("CA: root {} serving {} on {}", opts.ca_cert, opts.trust_domain, opts.ca_socket);
 
   std::thread accept_thread([&] {
@@ -120,6 +144,8 @@ int RunAgent(AgentOptions opts) {
 
   (*zds)->Shutdown();
   accept_thread.join();
+  config_service.Shutdown();
+  config_server.reset();
   ca_server.reset();
   asio::post(admin_ctx, [&] { admin.Stop(); });
   admin_ctx.stop();
@@ -185,6 +211,8 @@ int main(int argc, char** argv) {
   app.add_option("--ca-key", opts.ca_key, "CA root key, mode 0600 (default <state-dir>/ca/root-key.pem)");
   app.add_option("--ca-socket", opts.ca_socket, "CA socket for ztunnel (default /var/run/zmesh/<node>/ca.sock)");
   app.add_option("--trust-domain", opts.trust_domain)->capture_default_str();
+  app.add_option("--config-socket", opts.config_socket,
+                 "config stream socket for ztunnel (default /var/run/zmesh/<node>/config.sock)");
   app.add_option("--log-level", log_level)->capture_default_str();
   app.add_option("--log-format", log_format, "text|json")->capture_default_str();
   auto* uninstall = app.add_subcommand(
@@ -201,6 +229,9 @@ int main(int argc, char** argv) {
   opts.pin_dir = pin_root + "/" + opts.node;
   if (opts.zds_socket.empty()) opts.zds_socket = "/var/run/zmesh/" + opts.node + "/zds.sock";
   if (opts.ca_socket.empty()) opts.ca_socket = "/var/run/zmesh/" + opts.node + "/ca.sock";
+  if (opts.config_socket.empty()) {
+    opts.config_socket = "/var/run/zmesh/" + opts.node + "/config.sock";
+  }
   if (state_dir.empty()) state_dir = "/var/lib/zmesh/" + opts.node;
   if (opts.ca_cert.empty()) opts.ca_cert = state_dir + "/ca/root-cert.pem";
   if (opts.ca_key.empty()) opts.ca_key = state_dir + "/ca/root-key.pem";

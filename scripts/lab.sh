@@ -728,12 +728,14 @@ cmd_mesh_up() {
     spawn_into "$ST" "agent-$node" "$ns" "$cg/agent" "$bin/zmesh-agent" \
       --node "$ns" --manifests "$ST/manifests" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
       --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 \
-      --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" "${agent_extra[@]}" >/dev/null
+      --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" \
+      --config-socket "$ST/$ns/config.sock" "${agent_extra[@]}" >/dev/null
   fi
   if ! name_pid "$ST" "ztunnel-$node" >/dev/null; then
     spawn_into "$ST" "ztunnel-$node" "$ns" "$cg/ztunnel" "$bin/ztunnel" \
       --node "$ns" --zds-socket "$ST/$ns/zds.sock" --metrics-addr 127.0.0.1:15020 --workers 2 \
-      --ca-address "unix:$ST/$ns/ca.sock" "${zt_extra[@]}" >/dev/null
+      --ca-address "unix:$ST/$ns/ca.sock" --config-address "unix:$ST/$ns/config.sock" \
+      "${zt_extra[@]}" >/dev/null
   fi
   local end=$(($(now_ms) + 20000))
   until mesh_ready "$ns"; do

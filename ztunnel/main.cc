@@ -15,6 +15,7 @@
 #include "ztunnel/metrics.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
+#include "common/config/config_client.h"
 #include "ztunnel/identity/ca_client.h"
 #include "ztunnel/identity/cert_manager.h"
 #include "ztunnel/workload_identities.h"
@@ -31,11 +32,15 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   std::string ca_address;
+  std::string config_address;
   std::string trust_domain = "cluster.local";
   app.add_option("--node", node, "Kubernetes node name")->required();
   app.add_option("--ca-address", ca_address,
                  "gRPC target of the CA (default unix:/var/run/zmesh/<node>/ca.sock)");
   app.add_option("--trust-domain", trust_domain)->capture_default_str();
+  app.add_option("--config-address", config_address,
+                 "gRPC target of the agent's config stream (default "
+                 "unix:/var/run/zmesh/<node>/config.sock)");
   app.add_option("--zds-socket", zds_socket,
                  "agent's ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
   app.add_option("--workers", workers_n, "worker threads")->check(CLI::Range(1, 256));
@@ -46,6 +51,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (zds_socket.empty()) zds_socket = zm::StrCat("/var/run/zmesh/", node, "/zds.sock");
   if (ca_address.empty()) ca_address = zm::StrCat("unix:/var/run/zmesh/", node, "/ca.sock");
+  if (config_address.empty()) {
+    config_address = zm::StrCat("unix:/var/run/zmesh/", node, "/config.sock");
+  }
 
   zm::ConfigureLogging(log_level,
                        log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
@@ -68,6 +76,18 @@ int main(int argc, char** argv) {
   CertManager certs(ca, zm::SystemClock::Get(), {.trust_domain = trust_domain});
   certs.Start();
   WorkloadIdentities identities(manager, certs, trust_domain);
+  // The mesh from the agent: full snapshot, then deltas, swapped atomically. (Outbound HBONE
+  // and PeerAuthentication enforcement will read it; today it is logged.)
+  zm::config::ConfigClient config(
+      {.target = config_address, .node = node, .client_name = "ztunnel"},
+      [](const zm::config::ConfigClient::Update& u) {
+        zm::Log("config").info("mesh version {} ({}): {} workloads, {} services, {} peer "
+                               "authentications",
+                               u.version, u.full ? "full" : "delta", u.snapshot->workloads.size(),
+                               u.snapshot->services.size(),
+                               u.snapshot->peer_authentications.size());
+      });
+  config.Start();
   // Inbound HBONE on each pod's 15008, with the pod's own certificate.
   InboundHbone hbone(proxy,
                      {.get = [&certs](const zm::tls::SpiffeId& id) { return certs.Get(id); },
@@ -87,6 +107,7 @@ int main(int argc, char** argv) {
     if (ec) return;
     zm::Log("ztunnel").info("signal {}: closing listeners and exiting", sig);
     zds.Stop();
+    config.Stop();
     http.Stop();
     manager.CloseAll();  // stop accepting; listeners closed, the agent's dups stay usable
     workers.Stop();
