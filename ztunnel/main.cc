@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
                      {.trust_domain = trust_domain});
   hbone.Install();
   ZdsClient zds(control, {.socket_path = zds_socket}, identities);
-  zm::http::HttpServer http(control, AdminHandler(metrics, readiness));
+  zm::http::HttpServer http(control, AdminHandler(metrics, readiness, &certs));
   auto port = http.Listen(*metrics_ep);
   if (!port.ok()) {
     zm::Log("ztunnel").critical("{}", port.status().message());

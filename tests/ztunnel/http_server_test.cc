@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/ztunnel/test_helpers.h"
+#include "ztunnel/identity/cert_manager.h"
 #include "ztunnel/metrics.h"
 
 namespace zm::ztunnel {
@@ -48,7 +49,16 @@ class HttpServerTest : public ::testing::Test {
   Readiness readiness_;
   asio::io_context ctx_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_{ctx_.get_executor()};
-  http::HttpServer server_{ctx_, AdminHandler(metrics_, readiness_)};
+  // A CA that is down: the certificate manager has an identity but no certificate.
+  struct DownCa : CertificateSource {
+    absl::StatusOr<std::vector<std::string>> Fetch(const std::string&,
+                                                   std::chrono::seconds) override {
+      return absl::UnavailableError("CA unreachable");
+    }
+  } ca_;
+  FakeClock clock_;
+  CertManager certs_{ca_, clock_};
+  http::HttpServer server_{ctx_, AdminHandler(metrics_, readiness_, &certs_)};
   uint16_t port_ = 0;
   std::thread thread_;
 };
@@ -99,6 +109,19 @@ TEST_F(HttpServerTest, GarbageIs400AndTheServerKeepsServing) {
   EXPECT_THAT(Exchange(std::string(http::HttpServer::kMaxRequestBytes + 100, 'A')),
               StartsWith("HTTP/1.1 400 "));
   EXPECT_THAT(Exchange("GET /metrics HTTP/1.1\r\n\r\n"), StartsWith("HTTP/1.1 200 "));
+}
+
+TEST_F(HttpServerTest, DebugCertsShowsEveryIdentityAndWhyItHasNoCertificate) {
+  certs_.AddRef(*tls::SpiffeId::Parse("spiffe://cluster.local/ns/demo/sa/web"));
+  certs_.Tick();
+  std::string r = Exchange("GET /debug/certs HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_THAT(r, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_NE(r.find("application/json"), std::string::npos);
+  EXPECT_NE(r.find("\"identity\": \"spiffe://cluster.local/ns/demo/sa/web\""), std::string::npos)
+      << r;
+  EXPECT_NE(r.find("\"has_cert\": false"), std::string::npos) << r;
+  EXPECT_NE(r.find("\"failures\": 1"), std::string::npos) << r;
+  EXPECT_NE(r.find("CA unreachable"), std::string::npos) << r;
 }
 
 }  // namespace
