@@ -16,9 +16,7 @@ LAB=$SRC/scripts/lab.sh
 HELPERS=$SRC/scripts/lab
 # shellcheck source=scripts/lab/common.sh
 source "$HELPERS/common.sh"
-ZMESH_BIN=${ZMESH_BIN:-build/bin}
-[[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$SRC/$ZMESH_BIN
-export ZMESH_BIN ZMESH_SOURCE_DIR=$SRC
+use_zmesh_bin "$SRC"
 DURATION=5
 SIZE=1
 DIRECT_ONLY=0

@@ -10,9 +10,7 @@ LAB=$SRC/scripts/lab.sh
 HELPERS=$SRC/scripts/lab
 # shellcheck source=scripts/lab/common.sh
 source "$HELPERS/common.sh"
-ZMESH_BIN=${ZMESH_BIN:-build/bin}
-[[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$SRC/$ZMESH_BIN
-export ZMESH_BIN ZMESH_SOURCE_DIR=$SRC
+use_zmesh_bin "$SRC"
 PREFIX=zl$(($$ % 1000000))
 STATE=/run/zmesh-lab/$PREFIX
 STEP=0

@@ -23,3 +23,11 @@ tail_logs() {
     tail -n "${2:-10}" "$f" >&2
   done
 }
+
+# use_zmesh_bin SRC: ZMESH_BIN (default SRC/build/bin; relative paths are taken from SRC) and
+# ZMESH_SOURCE_DIR, exported for lab.sh and the binaries it starts.
+use_zmesh_bin() {
+  ZMESH_BIN=${ZMESH_BIN:-build/bin}
+  [[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$1/$ZMESH_BIN
+  export ZMESH_BIN ZMESH_SOURCE_DIR=$1
+}

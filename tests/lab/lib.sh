@@ -13,9 +13,7 @@ LAB_HELPERS=$LAB_SRC/scripts/lab
 # shellcheck source=scripts/lab/common.sh
 source "$LAB_HELPERS/common.sh"
 TEST_NAME=$(basename "$0" .sh)
-ZMESH_BIN=${ZMESH_BIN:-$LAB_SRC/build/bin}
-[[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$LAB_SRC/$ZMESH_BIN
-export ZMESH_BIN ZMESH_SOURCE_DIR=$LAB_SRC
+use_zmesh_bin "$LAB_SRC"
 LAB_RUN_DIR=/run/zmesh-lab
 PREFIX=""
 LAB_STATE=""
