@@ -143,7 +143,11 @@ void Agent::OnZtunnel(Fd conn) {
   auto config = datapath_.ReadConfig();
   auto cgroup = CgroupIdOfPid(peer->pid);
   if (!cgroup.ok()) L().warn("ztunnel pid {}: {}", peer->pid, cgroup.status().message());
-  if (config.ok()) {
+  if (!config.ok()) {
+    // Without ztunnel's pid in zm_config its own upstream connects would be captured again.
+    L().error("zm_config unreadable, ztunnel pid {} not recorded: {}", peer->pid,
+              config.status().message());
+  } else {
     config->ztunnel_tgid = static_cast<uint32_t>(peer->pid);
     config->ztunnel_cgroup_id = cgroup.ok() ? *cgroup : 0;
     absl::Status st = datapath_.WriteConfig(*config);

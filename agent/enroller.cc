@@ -24,11 +24,13 @@ zm_netns_val NetnsValue(const EnrollTarget& t, uint32_t index) {
   zm_netns_val v{};
   v.flags = kCaptureFlags;
   v.pod_index = index;
+  bool has_ip6 = false;
   for (const IpAddr& ip : t.ips) {
     if (ip.is_v4() && v.ip4 == 0) {
       v.ip4 = ip.v4_net_order();
-    } else if (!ip.is_v4()) {
+    } else if (!ip.is_v4() && !has_ip6) {
       std::memcpy(v.ip6, ip.bytes.data(), 16);
+      has_ip6 = true;  // the first of each family, like ip4
     }
   }
   return v;
@@ -181,7 +183,11 @@ absl::Status Enroller::Recover(const std::vector<EnrollTarget>& desired) {
     }
   }
   for (const auto& [index, name] : names) {
-    if (!used_indexes_.count(index)) Warn(datapath_.DeletePodName(index), "gc zm_pod_name", name);
+    if (used_indexes_.count(index)) continue;
+    // A crash between the name and zm_netns leaves both: excluded ports of a free index would
+    // be inherited by the next pod given that index.
+    Warn(datapath_.DeleteExcludedPorts(index), "gc zm_ports_excl", name);
+    Warn(datapath_.DeletePodName(index), "gc zm_pod_name", name);
   }
   return absl::OkStatus();
 }
@@ -221,6 +227,8 @@ void Enroller::Reconcile(const std::vector<EnrollTarget>& desired) {
 void Enroller::OnZtunnelConnected() {
   snapshot_sent_ = false;
   for (auto it = enrolled_.begin(); it != enrolled_.end();) {
+    // A failed exchange drops the connection: stop rather than un-enroll every other pod.
+    if (!ztunnel_.Connected()) return;
     absl::Status st = it->second.netns ? SendToZtunnel(it->second)
                                        : absl::NotFoundError("its netns is gone");
     if (!st.ok()) {

@@ -107,6 +107,13 @@ int RunAgent(AgentOptions opts) {
   log.info("config stream on {}", opts.config_socket);
   log.info("CA: root {} serving {} on {}", opts.ca_cert, opts.trust_domain, opts.ca_socket);
 
+  asio::io_context admin_ctx;
+  http::HttpServer admin(admin_ctx, [&](std::string_view method, std::string_view path) {
+    return HandleAdmin(*agent.View(), method, path);
+  });
+  auto admin_addr = Endpoint::Parse(opts.admin_addr);
+  if (!admin_addr.ok()) return Fail(admin_addr.status());
+  if (auto port = admin.Listen(*admin_addr); !port.ok()) return Fail(port.status());
   std::thread accept_thread([&] {
     while (true) {
       auto conn = (*zds)->Accept();
@@ -118,13 +125,6 @@ int RunAgent(AgentOptions opts) {
     }
   });
 
-  asio::io_context admin_ctx;
-  http::HttpServer admin(admin_ctx, [&](std::string_view method, std::string_view path) {
-    return HandleAdmin(*agent.View(), method, path);
-  });
-  auto admin_addr = Endpoint::Parse(opts.admin_addr);
-  if (!admin_addr.ok()) return Fail(admin_addr.status());
-  if (auto port = admin.Listen(*admin_addr); !port.ok()) return Fail(port.status());
   std::thread admin_thread([&] { admin_ctx.run(); });
 
   // Signals: stop the control loop; never tear the datapath down (DESIGN §3).
@@ -147,8 +147,10 @@ int RunAgent(AgentOptions opts) {
   config_service.Shutdown();
   config_server.reset();
   ca_server.reset();
-  asio::post(admin_ctx, [&] { admin.Stop(); });
-  admin_ctx.stop();
+  asio::post(admin_ctx, [&] {
+    admin.Stop();
+    admin_ctx.stop();  // after Stop(), on the loop's own thread
+  });
   admin_thread.join();
   signal_thread.detach();  // blocked in sigwait; the process exits now
   watcher->reset();

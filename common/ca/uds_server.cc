@@ -86,7 +86,13 @@ void UdsGrpcServer::AcceptLoop() {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 || p[1].revents) return;
     int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      // EMFILE and friends: the listener stays readable, so pause instead of spinning.
+      L().warn("{}: accept: {}", path_, std::strerror(errno));
+      ::poll(&p[1], 1, 100);
+      continue;
+    }
     ucred cred{};
     socklen_t len = sizeof(cred);
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {

@@ -20,9 +20,14 @@ class FakeZtunnel : public ZtunnelLink {
   bool connected = true;
   bool ack_without_listener = false;
   std::string refuse;  // uid to refuse
+  bool drop_on_add = false;  // the next Add times out and drops the connection
   bool Connected() const override { return connected; }
   absl::StatusOr<std::vector<Fd>> Add(const WorkloadRef& w, int netns_fd) override {
     ops_.push_back("ZtunnelAdd " + w.uid);
+    if (drop_on_add) {
+      connected = false;
+      return absl::DeadlineExceededError("ztunnel did not answer");
+    }
     if (netns_fd < 0) return absl::InvalidArgumentError("no netns fd");
     if (w.uid == refuse) return absl::FailedPreconditionError("ztunnel refused");
     std::vector<Fd> out;
@@ -233,6 +238,31 @@ TEST_F(EnrollerTest, RecoverUnenrollsPodsNoLongerWantedAndCollectsOrphans) {
   EXPECT_THAT(dp_.pod_ips, IsEmpty());
   EXPECT_THAT(dp_.links, IsEmpty());
   EXPECT_THAT(dp_.names, IsEmpty());
+}
+
+TEST_F(EnrollerTest, AZtunnelDroppedDuringReplayDoesNotUnenrollTheOthers) {
+  auto a = Target("a", "198.18.1.10");
+  CookieFor(a);
+  enroller_.Reconcile({a});
+  auto b = Target("b", "198.18.1.11");
+  CookieFor(b);
+  enroller_.Reconcile({a, b});
+  zt_.drop_on_add = true;
+  enroller_.OnZtunnelConnected();
+  // The pod whose Add timed out is rolled back for a retry; the other keeps its capture.
+  EXPECT_EQ(enroller_.enrolled_count(), 1u);
+  EXPECT_EQ(dp_.netns.size(), 1u);
+  EXPECT_FALSE(enroller_.snapshot_sent());
+}
+
+TEST_F(EnrollerTest, RecoverCollectsExcludedPortsOfAFreeIndex) {
+  // A crash after the name and the excluded ports but before zm_netns.
+  dp_.names[9] = "demo/x/u9";
+  dp_.excluded.insert({9, htons(22), ZM_DIR_OUTBOUND});
+  Enroller restarted(dp_, zt_, netns_);
+  ASSERT_TRUE(restarted.Recover({}).ok());
+  EXPECT_THAT(dp_.names, IsEmpty());
+  EXPECT_THAT(dp_.excluded, IsEmpty()) << "the next pod given index 9 must not inherit port 22";
 }
 
 TEST_F(EnrollerTest, PodIndexesAreReusedAfterRelease) {

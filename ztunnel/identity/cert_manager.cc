@@ -133,7 +133,11 @@ TimePoint CertManager::Tick() {
       e.root_pem = issued->root_pem;
       e.issued_at = now;
       e.not_after = e.creds->NotAfter();
-      e.next_attempt = now + (e.not_after - now) / 2;  // refresh at half-life
+      // Refresh at half-life, but never sooner than the first backoff step: a certificate
+      // that is already (nearly) expired must not make us call the CA in a tight loop.
+      e.next_attempt = std::max(now + (e.not_after - now) / 2,
+                                now + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                          options_.initial_backoff));
       e.failures = 0;
       e.last_error.clear();
       L().info("certificate for {} valid until {}s from now, refresh in {}s", it->first,
