@@ -177,6 +177,9 @@ void Agent::Run() {
       }
     }
     if (zds_.Connected() && zds_.CheckHangup()) enroller_.OnZtunnelDisconnected();
+    // The CA reads the view: the ztunnel's pid and the wanted pods must be in it before the
+    // ZDS Adds go out (ztunnel fetches a pod's certificate as soon as it gets the Add).
+    if (reconcile || enroller_.has_pending()) Publish();
     // Pending pods are retried on every tick; an up-to-date node costs a map compare.
     if (reconcile || enroller_.has_pending()) {
       enroller_.Reconcile(desired_);
@@ -193,6 +196,7 @@ void Agent::Publish() {
   view->reconciles = reconciles_;
   view->ztunnel_connected = zds_.Connected();
   view->ztunnel_pid = zds_.Connected() ? ztunnel_pid_ : 0;
+  for (const EnrollTarget& t : desired_) view->wanted.push_back(t.ref);
   if (!recovered_) view->pending_tasks.push_back("recover-pinned-state");
   if (!zds_.Connected()) view->pending_tasks.push_back("ztunnel-connected");
   else if (!enroller_.snapshot_sent()) view->pending_tasks.push_back("ztunnel-snapshot");
@@ -214,6 +218,9 @@ absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
     if (p.enrolled && p.ns == identity_ns && p.service_account == identity_sa) {
       return absl::OkStatus();
     }
+  }
+  for (const WorkloadRef& w : view.wanted) {
+    if (w.ns == identity_ns && w.service_account == identity_sa) return absl::OkStatus();
   }
   return absl::PermissionDeniedError(StrCat("no pod enrolled on this node runs as ns/",
                                             identity_ns, "/sa/", identity_sa));

@@ -48,10 +48,15 @@ struct AgentView {
   uint64_t reconciles = 0;
   bool ztunnel_connected = false;
   pid_t ztunnel_pid = 0;  // of the ztunnel connected over ZDS, 0 when none
+  // Pods this node enrolls from the current manifests (placed here, in the mesh, with a netns
+  // and an IP): published before each reconcile, because ztunnel asks for a pod's certificate
+  // as soon as it gets the pod's ZDS Add, before the agent has recorded the enrollment.
+  std::vector<WorkloadRef> wanted;
 };
 
 // The local-mode CA's rule (DESIGN §5): only the ztunnel connected over ZDS may obtain
-// certificates, and only for the identities of pods enrolled on this node.
+// certificates, and only for the identities of pods enrolled (or being enrolled: `wanted`) on
+// this node.
 // (The CA itself refuses identities of another trust domain.)
 absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
                                   std::string_view identity_ns, std::string_view identity_sa);

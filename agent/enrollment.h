@@ -15,9 +15,9 @@
 
 namespace zm::agent {
 
-inline constexpr std::string_view kDataplaneModeLabel = "zmesh.io/dataplane-mode";
-inline constexpr std::string_view kDataplaneModeAmbient = "ambient";  // on a namespace
-inline constexpr std::string_view kDataplaneModeNone = "none";        // on a pod: opt out
+using mesh::kDataplaneModeAmbient;
+using mesh::kDataplaneModeLabel;
+using mesh::kDataplaneModeNone;
 
 // Why a pod is (not) enrolled. Checked in this order; the first that applies wins.
 enum class EnrollReason {

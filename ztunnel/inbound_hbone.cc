@@ -18,25 +18,6 @@ using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
 std::string EndpointText(const absl::StatusOr<Endpoint>& e) { return e.ok() ? e->ToString() : "-"; }
 
-// Words for a failed asio handshake. asio took the first OpenSSL error off the queue into
-// `ec`; it is put back so HandshakeError explains it like a direct SSL_accept failure.
-std::string HandshakeFailure(SSL* ssl, const asio::error_code& ec, bool timed_out) {
-  if (timed_out) {
-    std::string reason = tls::FailureReason(ssl);
-    return reason.empty() ? "TLS handshake failed: timed out"
-                          : StrCat("TLS handshake failed: timed out (", reason, ")");
-  }
-  if (ec.category() == asio::error::get_ssl_category()) {
-    const auto e = static_cast<unsigned long>(ec.value());
-    ERR_clear_error();
-    ERR_raise(ERR_GET_LIB(e), ERR_GET_REASON(e));
-    return std::string(tls::HandshakeError(ssl, -1).message());
-  }
-  std::string reason = tls::FailureReason(ssl);
-  if (!reason.empty()) return StrCat("TLS handshake failed: ", reason);
-  return StrCat("TLS handshake failed: ", ec.message());
-}
-
 // One TLS connection on 15008: handshake, then the HTTP/2 session and its streams.
 class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
   struct StreamInfo {
@@ -81,7 +62,7 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
     SSL* ssl = tls_.native_handle();
     if (ec) {
       Log("proxy").info("conn={} dir=inbound-hbone pod={} src={} {}", id_, pod_->DisplayName(),
-                        EndpointText(src_), HandshakeFailure(ssl, ec, timed_out_));
+                        EndpointText(src_), TlsHandshakeFailure(ssl, ec, timed_out_));
       Close();
       return;
     }
@@ -201,13 +182,30 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
 
 }  // namespace
 
+// asio took the first OpenSSL error off the queue into
+// `ec`; it is put back so HandshakeError explains it like a direct SSL_accept failure.
+std::string TlsHandshakeFailure(SSL* ssl, const asio::error_code& ec, bool timed_out) {
+  if (timed_out) {
+    std::string reason = tls::FailureReason(ssl);
+    return reason.empty() ? "TLS handshake failed: timed out"
+                          : StrCat("TLS handshake failed: timed out (", reason, ")");
+  }
+  if (ec.category() == asio::error::get_ssl_category()) {
+    const auto e = static_cast<unsigned long>(ec.value());
+    ERR_clear_error();
+    ERR_raise(ERR_GET_LIB(e), ERR_GET_REASON(e));
+    return std::string(tls::HandshakeError(ssl, -1).message());
+  }
+  std::string reason = tls::FailureReason(ssl);
+  if (!reason.empty()) return StrCat("TLS handshake failed: ", reason);
+  return StrCat("TLS handshake failed: ", ec.message());
+}
+
 InboundHbone::InboundHbone(Proxy& proxy, HboneCredentialSource source, InboundHboneOptions options)
     : proxy_(proxy), source_(std::move(source)), options_(std::move(options)) {}
 
 absl::StatusOr<tls::SpiffeId> InboundHbone::IdentityOf(const PodInfo& pod) const {
-  return tls::SpiffeId::Parse(
-      StrCat("spiffe://", options_.trust_domain, "/ns/", pod.ns, "/sa/",
-             pod.service_account.empty() ? "default" : pod.service_account));
+  return tls::SpiffeId::ForServiceAccount(options_.trust_domain, pod.ns, pod.service_account);
 }
 
 absl::StatusOr<std::shared_ptr<asio::ssl::context>> InboundHbone::ContextFor(const PodInfo& pod) {

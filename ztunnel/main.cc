@@ -1,4 +1,4 @@
-// ztunnel: the per-node L4 proxy of zmesh (plain-TCP stage). Thin main: flags, threads,
+// ztunnel: the per-node L4 proxy of zmesh. Thin main: flags, threads,
 // signals. See ztunnel/README.md.
 
 #include <CLI/CLI.hpp>
@@ -12,7 +12,9 @@
 #include "common/http/http_server.h"
 #include "ztunnel/admin.h"
 #include "ztunnel/inbound_hbone.h"
+#include "ztunnel/mesh_state.h"
 #include "ztunnel/metrics.h"
+#include "ztunnel/outbound_hbone.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
 #include "common/config/config_client.h"
@@ -34,9 +36,19 @@ int main(int argc, char** argv) {
   std::string ca_address;
   std::string config_address;
   std::string trust_domain = "cluster.local";
+  std::string root_namespace(zm::mesh::kDefaultRootNamespace);
+  std::string ca_root_cert;
+  std::string ca_token_file;
   app.add_option("--node", node, "Kubernetes node name")->required();
+  app.add_option("--root-namespace", root_namespace,
+                 "namespace whose selector-less PeerAuthentication is mesh-wide")
+      ->capture_default_str();
   app.add_option("--ca-address", ca_address,
                  "gRPC target of the CA (default unix:/var/run/zmesh/<node>/ca.sock)");
+  app.add_option("--ca-root-cert", ca_root_cert,
+                 "PEM mesh root the CA must chain to (TLS); required unless --ca-address is unix:");
+  app.add_option("--ca-token-file", ca_token_file,
+                 "file sent as `authorization: Bearer <content>` to the CA, re-read on every call");
   app.add_option("--trust-domain", trust_domain)->capture_default_str();
   app.add_option("--config-address", config_address,
                  "gRPC target of the agent's config stream (default "
@@ -69,36 +81,53 @@ int main(int argc, char** argv) {
   Metrics metrics;
   Readiness readiness;
   Workers workers(workers_n);
-  Proxy proxy(ProxyConfig{}, metrics);
+  Proxy proxy(ProxyConfig{.root_namespace = root_namespace}, metrics);
   WorkloadManager manager(workers, proxy, metrics, readiness);
   // Certificates for the identities of the pods served, from the CA, on a thread of their own.
-  GrpcCaClient ca(ca_address);
+  GrpcCaClient ca(ca_address, {.root_cert_file = ca_root_cert, .token_file = ca_token_file});
+  if (!ca.status().ok()) {
+    zm::Log("ztunnel").critical("{}", ca.status().message());
+    workers.Stop();
+    return 2;
+  }
   CertManager certs(ca, zm::SystemClock::Get(), {.trust_domain = trust_domain});
   certs.Start();
   WorkloadIdentities identities(manager, certs, trust_domain);
-  // The mesh from the agent: full snapshot, then deltas, swapped atomically. (Outbound HBONE
-  // and PeerAuthentication enforcement will read it; today it is logged.)
+  // The mesh from the agent: full snapshot, then deltas, swapped atomically. Outbound routing
+  // and PeerAuthentication read it; until the first snapshot both fail closed and ztunnel is
+  // not ready.
+  MeshState mesh;
+  static constexpr const char* kConfigTask = "config-snapshot";
+  readiness.AddPending(kConfigTask);
   zm::config::ConfigClient config(
       {.target = config_address, .node = node, .client_name = "ztunnel"},
-      [](const zm::config::ConfigClient::Update& u) {
+      [&mesh, &readiness](const zm::config::ConfigClient::Update& u) {
+        mesh.Update(u.snapshot);
+        readiness.Done(kConfigTask);
         zm::Log("config").info("mesh version {} ({}): {} workloads, {} services, {} peer "
                                "authentications",
                                u.version, u.full ? "full" : "delta", u.snapshot->workloads.size(),
                                u.snapshot->services.size(),
                                u.snapshot->peer_authentications.size());
       });
-  config.Start();
-  // Inbound HBONE on each pod's 15008, with the pod's own certificate.
-  InboundHbone hbone(proxy,
-                     {.get = [&certs](const zm::tls::SpiffeId& id) { return certs.Get(id); },
-                      .roots = [&certs] { return certs.RootPems(); }},
-                     {.trust_domain = trust_domain});
+  // Both HBONE ends present the pod's own certificate from the certificate manager.
+  HboneCredentialSource credentials{
+      .get = [&certs](const zm::tls::SpiffeId& id) { return certs.Get(id); },
+      .roots = [&certs] { return certs.RootPems(); }};
+  InboundHbone hbone(proxy, credentials, {.trust_domain = trust_domain});
   hbone.Install();
+  OutboundHbone outbound(proxy, mesh, credentials, {.trust_domain = trust_domain});
+  for (size_t i = 0; i < workers.size(); ++i) outbound.AddWorker(workers.ctx(i));
+  outbound.Install();
+  proxy.SetMesh(&mesh);
+  config.Start();
   ZdsClient zds(control, {.socket_path = zds_socket}, identities);
   zm::http::HttpServer http(control, AdminHandler(metrics, readiness, &certs));
   auto port = http.Listen(*metrics_ep);
   if (!port.ok()) {
     zm::Log("ztunnel").critical("{}", port.status().message());
+    config.Stop();
+    workers.Stop();  // before the pools go
     return 1;
   }
 

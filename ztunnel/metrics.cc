@@ -46,6 +46,16 @@ std::string_view FailureName(FailureReason r) {
       return "connect-error";
     case FailureReason::kUpstreamSocket:
       return "upstream-socket";
+    case FailureReason::kNoConfig:
+      return "no-config";
+    case FailureReason::kNoEndpoint:
+      return "no-endpoint";
+    case FailureReason::kHboneConnect:
+      return "hbone-connect";
+    case FailureReason::kHboneRejected:
+      return "hbone-rejected";
+    case FailureReason::kMtlsRequired:
+      return "mtls-required";
     case FailureReason::kCount:
       break;
   }

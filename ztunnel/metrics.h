@@ -23,6 +23,11 @@ enum class FailureReason {
   kConnectTimeout,
   kConnectError,
   kUpstreamSocket,
+  kNoConfig,       // no mesh configuration from the agent yet (or the pod is not in it)
+  kNoEndpoint,     // a service VIP with no usable endpoint for the port
+  kHboneConnect,   // the HBONE connection failed: connect, TLS, secure naming, HTTP/2
+  kHboneRejected,  // the peer answered the CONNECT with a status other than 200
+  kMtlsRequired,   // plaintext inbound refused: PeerAuthentication STRICT
   kCount,
 };
 std::string_view FailureName(FailureReason r);

@@ -7,6 +7,8 @@
 #include "common/base/status.h"
 #include "common/base/strings.h"
 #include "common/http/asio_util.h"
+#include "ztunnel/mesh_state.h"
+#include "ztunnel/outbound_hbone.h"
 #include "ztunnel/relay.h"
 
 namespace zm::ztunnel {
@@ -47,6 +49,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Fail(FailureReason::kLoopGuard, /*reset=*/false);
         return;
       }
+      if (OutboundHbone* out = proxy_.outbound()) {
+        route_ = out->Route(*pod_, *dst_);
+        if (!route_.service.empty()) via_ = StrCat(" service=", route_.service);
+        switch (route_.kind) {
+          case OutboundRoute::Kind::kRefuse:
+            Log("proxy").warn("conn={} dir=outbound pod={} dst={} refused: {}", id_,
+                              pod_->DisplayName(), dst_->ToString(), route_.detail);
+            Fail(route_.refuse_reason, /*reset=*/true);
+            return;
+          case OutboundRoute::Kind::kHbone:
+            OpenHbone(*out);
+            return;
+          case OutboundRoute::Kind::kPassthrough:
+            dst_ = route_.target;  // a VIP's chosen endpoint, else the original destination
+            break;
+        }
+      }
     } else {
       src_ = PeerEndpoint(fd);
       auto dst = proxy_.config().inbound_dst(fd);
@@ -63,11 +82,95 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Fail(FailureReason::kLoopGuard, /*reset=*/false);
         return;
       }
+      if (const MeshState* mesh = proxy_.mesh()) {
+        if (auto refusal = CheckPlaintext(*mesh)) {
+          Log("proxy").info("conn={} dir=inbound pod={} src={} dst={} refused: {}", id_,
+                            pod_->DisplayName(), EndpointText(src_), dst_->ToString(),
+                            refusal->detail);
+          Fail(refusal->reason, /*reset=*/true);
+          return;
+        }
+      }
     }
     Connect();
   }
 
  private:
+  // PeerAuthentication for plaintext to this pod's port (policy-semantics §3.3): refused under
+  // STRICT, and (fail closed) while the pod's mode cannot be known.
+  std::optional<UpstreamFailure> CheckPlaintext(const MeshState& mesh) const {
+    auto view = mesh.Current();
+    if (!view) {
+      return UpstreamFailure{FailureReason::kNoConfig, "no mesh configuration from the agent yet"};
+    }
+    const mesh::Workload* w = view->WorkloadByUid(pod_->uid);
+    if (w == nullptr) {
+      return UpstreamFailure{FailureReason::kNoConfig,
+                             StrCat("pod ", pod_->DisplayName(), " (", pod_->uid,
+                                    ") is not in the mesh configuration yet")};
+    }
+    mesh::MtlsDecision d = mesh::ExplainMtlsMode(view->snapshot(), *w, dst_->port,
+                                                 proxy_.config().root_namespace,
+                                                 proxy_.config().default_policy);
+    if (mesh::PlaintextAllowed(d.mode)) return std::nullopt;
+    return UpstreamFailure{
+        FailureReason::kMtlsRequired,
+        StrCat("plaintext to port ", dst_->port, " but mTLS is ", mesh::MtlsModeName(d.mode),
+               " (", mesh::MtlsLevelName(d.level),
+               d.policy.empty() ? std::string() : StrCat(" PeerAuthentication ", d.policy), ")")};
+  }
+
+  void OpenHbone(OutboundHbone& out) {
+    dst_ = route_.target;
+    via_ = StrCat(" via=hbone peer=", route_.identities.front().ToString(), via_);
+    out.Open(pod_, route_, client_.get_executor(),
+             [self = shared_from_this()](absl::StatusOr<int> status,
+                                         std::shared_ptr<hbone::HboneStream> stream) {
+               self->OnHboneOpen(std::move(status), std::move(stream));
+             });
+  }
+
+  void OnHboneOpen(absl::StatusOr<int> status, std::shared_ptr<hbone::HboneStream> stream) {
+    if (!status.ok()) {
+      Log("proxy").warn("conn={} dir=outbound pod={} dst={} HBONE failed: {}", id_,
+                        pod_->DisplayName(), dst_->ToString(), status.status().message());
+      Fail(FailureReason::kHboneConnect, /*reset=*/true);
+      return;
+    }
+    if (*status != 200 || !stream) {
+      Log("proxy").info("conn={} dir=outbound pod={} dst={} HBONE CONNECT answered {}", id_,
+                        pod_->DisplayName(), dst_->ToString(), *status);
+      Fail(FailureReason::kHboneRejected, /*reset=*/true);
+      return;
+    }
+    auto series = proxy_.metrics().Tcp(Labels());
+    series->opened.fetch_add(1, std::memory_order_relaxed);
+    stream->Start(std::move(client_), [self = shared_from_this(),
+                                       series](const hbone::StreamResult& r) {
+      series->sent_bytes.fetch_add(r.bytes_to_stream, std::memory_order_relaxed);
+      series->received_bytes.fetch_add(r.bytes_to_socket, std::memory_order_relaxed);
+      series->closed.fetch_add(1, std::memory_order_relaxed);
+      if (r.result != "ok") {
+        Log("proxy").debug("conn={} stream ended: {} ({})", self->id_, r.result, r.detail);
+      }
+      self->AccessLog(r.bytes_to_stream, r.bytes_to_socket, r.result);
+    });
+  }
+
+  TcpLabels Labels() const {
+    TcpLabels labels{.direction = dir_};
+    if (dir_ == Direction::kOutbound) {
+      labels.source_workload = pod_->name;
+      labels.source_namespace = pod_->ns;
+      labels.destination_workload = route_.destination_workload;
+      labels.destination_namespace = route_.destination_namespace;
+    } else {
+      labels.destination_workload = pod_->name;
+      labels.destination_namespace = pod_->ns;
+    }
+    return labels;
+  }
+
   void Connect() {
     proxy_.ConnectUpstream(
         *pod_, dir_, *dst_, src_.ok() ? src_->ip : IpAddr{}, client_.get_executor(),
@@ -91,15 +194,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     upstream_ = std::move(upstream);
-    TcpLabels labels{.direction = dir_};
-    if (dir_ == Direction::kOutbound) {
-      labels.source_workload = pod_->name;
-      labels.source_namespace = pod_->ns;
-    } else {
-      labels.destination_workload = pod_->name;
-      labels.destination_namespace = pod_->ns;
-    }
-    auto series = proxy_.metrics().Tcp(labels);
+    auto series = proxy_.metrics().Tcp(Labels());
     series->opened.fetch_add(1, std::memory_order_relaxed);
     Log("proxy").debug("conn={} dir={} pod={} connected {} -> {}", id_, DirectionName(dir_),
                        pod_->DisplayName(), EndpointText(src_), dst_->ToString());
@@ -127,10 +222,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void AccessLog(uint64_t sent, uint64_t received, std::string_view result) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
     Log("proxy").info(
-        "conn={} dir={} pod={} src={} dst={} bytes_sent={} bytes_received={} duration_ms={} "
+        "conn={} dir={} pod={} src={} dst={}{} bytes_sent={} bytes_received={} duration_ms={} "
         "result={}",
         id_, DirectionName(dir_), pod_->DisplayName(), EndpointText(src_),
-        dst_ ? dst_->ToString() : "-", sent, received, ms.count(), result);
+        dst_ ? dst_->ToString() : "-", via_, sent, received, ms.count(), result);
   }
 
   Proxy& proxy_;
@@ -142,6 +237,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::ip::tcp::socket upstream_;
   absl::StatusOr<Endpoint> src_ = absl::UnknownError("unset");
   std::optional<Endpoint> dst_;
+  OutboundRoute route_;  // outbound with a router: where it goes and why
+  std::string via_;      // access-log fields of the route (" via=hbone peer=... service=...")
 };
 
 // One upstream connect attempt with its timeout (Proxy::ConnectUpstream).

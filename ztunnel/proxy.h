@@ -15,12 +15,15 @@
 #include "absl/status/statusor.h"
 #include "common/base/fd.h"
 #include "common/base/ip.h"
+#include "common/mesh/peer_authentication.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/sockets.h"
 
 namespace zm::ztunnel {
 
 struct HboneTlsCache;  // inbound_hbone.h
+class OutboundHbone;  // outbound_hbone.h
+class MeshState;      // mesh_state.h
 
 // What workers know about a pod: immutable once built, shared by its listeners and
 // connections (a connection may outlive the pod's listeners).
@@ -44,6 +47,9 @@ struct ProxyConfig {
   // Seams over the kernel for in-process tests: where a captured connection was going.
   DstLookup outbound_dst = OriginalDst;   // getsockopt(SO_ORIGINAL_DST)
   DstLookup inbound_dst = LocalEndpoint;  // getsockname (sk_lookup keeps the original)
+  // PeerAuthentication (policy-semantics §3) for inbound plaintext, when a mesh is set.
+  std::string root_namespace = std::string(mesh::kDefaultRootNamespace);
+  mesh::DefaultPolicy default_policy = mesh::DefaultPolicy::kUpstream;
 };
 
 // The outcome of ConnectUpstream: a connected socket, or why not (reason + words).
@@ -69,6 +75,14 @@ class Proxy {
   void HandleHbone(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client);
   // Set before any listener starts (not synchronized).
   void SetHboneHandler(HboneHandler handler) { hbone_handler_ = std::move(handler); }
+  // Outbound routing (HBONE to mesh workloads, VIPs to endpoints); null: every outbound
+  // connection passes through as plain TCP to its original destination (in-process tests).
+  void SetOutbound(OutboundHbone* outbound) { outbound_ = outbound; }
+  OutboundHbone* outbound() const { return outbound_; }
+  // The mesh, for PeerAuthentication on inbound plaintext; null: plaintext is not checked
+  // (in-process tests). With a mesh, plaintext is refused until the first snapshot arrives.
+  void SetMesh(const MeshState* mesh) { mesh_ = mesh; }
+  const MeshState* mesh() const { return mesh_; }
 
   // Connects an upstream socket to `dst` for `pod`, created in the pod's netns. Outbound: the
   // ztunnel mark. Inbound delivery: the delivery mark, IP_TRANSPARENT and bound to `client_ip`
@@ -87,6 +101,8 @@ class Proxy {
   Metrics& metrics_;
   std::atomic<uint64_t> next_id_{1};
   HboneHandler hbone_handler_;
+  OutboundHbone* outbound_ = nullptr;
+  const MeshState* mesh_ = nullptr;
 };
 
 enum class ListenerKind { kOutbound, kInbound, kHbone };

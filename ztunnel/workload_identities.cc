@@ -14,9 +14,7 @@ WorkloadIdentities::~WorkloadIdentities() {
 zds::Ack WorkloadIdentities::Handle(zds::Request request) {
   std::optional<std::pair<std::string, tls::SpiffeId>> added;
   if (const auto* add = std::get_if<zds::AddWorkload>(&request)) {
-    auto id = tls::SpiffeId::Parse(
-        StrCat("spiffe://", trust_domain_, "/ns/", add->ns, "/sa/",
-               add->service_account.empty() ? "default" : add->service_account));
+    auto id = tls::SpiffeId::ForServiceAccount(trust_domain_, add->ns, add->service_account);
     if (!id.ok()) {
       return zds::Ack{.error = StrCat("pod ", add->ns, "/", add->name,
                                       ": no valid identity: ", id.status().message())};

@@ -1,8 +1,8 @@
 #pragma once
 // The certificate service (IstioCertificateService.CreateCertificate, proto/zmesh/ca/v1),
 // independent of how callers are authenticated: local mode serves it on a Unix socket and
-// knows callers by their peer credentials (UdsCaServer); cluster mode (zmesh-ca) will know
-// them by a service-account token. Every issuance and every refusal is logged with the
+// knows callers by their peer credentials (UdsCaServer); cluster mode (zmesh-ca, ca/) knows
+// them by a bearer token. Every issuance and every refusal is logged with the
 // caller and the reason.
 
 #include <sys/types.h>
@@ -22,6 +22,7 @@ namespace zm::ca {
 struct Caller {
   pid_t pid = 0;
   uid_t uid = 0;
+  std::string node;         // cluster mode: the node whose ztunnel the caller's token names
   std::string description;  // for logs: "pid 123 (ztunnel)"
 };
 

@@ -222,6 +222,16 @@ const Service* Snapshot::FindServiceByVip(const IpAddr& vip) const {
   return found;
 }
 
+bool InMesh(const Snapshot& snapshot, std::string_view ns,
+            const std::map<std::string, std::string>& pod_labels) {
+  const Namespace* n = snapshot.FindNamespace(ns);
+  if (n == nullptr) return false;
+  auto mode = n->labels.find(std::string(kDataplaneModeLabel));
+  if (mode == n->labels.end() || mode->second != kDataplaneModeAmbient) return false;
+  auto opt = pod_labels.find(std::string(kDataplaneModeLabel));
+  return opt == pod_labels.end() || opt->second != kDataplaneModeNone;
+}
+
 Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
   Snapshot snap;
   snap.errors = objects.errors;
@@ -250,6 +260,10 @@ Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
   };
   std::sort(snap.workloads.begin(), snap.workloads.end(), by_key);
   std::sort(snap.rejected.begin(), snap.rejected.end(), by_key);
+  for (Workload& w : snap.workloads) {
+    w.tunnel_protocol = InMesh(snap, w.ns, w.labels) && !w.terminal() ? TunnelProtocol::kHbone
+                                                                      : TunnelProtocol::kNone;
+  }
 
   for (const k8s::Service& svc : objects.services) {
     snap.services.push_back(ServiceFrom(svc, snap.workloads));

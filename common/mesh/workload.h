@@ -27,6 +27,16 @@ inline constexpr std::string_view kExcludeInboundPortsAnnotation = "zmesh.io/exc
 
 inline constexpr std::string_view kTrustDomain = "cluster.local";
 
+// Enrollment labels (DESIGN §3): a namespace labelled zmesh.io/dataplane-mode=ambient is in the
+// mesh; a pod labelled zmesh.io/dataplane-mode=none opts out.
+inline constexpr std::string_view kDataplaneModeLabel = "zmesh.io/dataplane-mode";
+inline constexpr std::string_view kDataplaneModeAmbient = "ambient";  // on a namespace
+inline constexpr std::string_view kDataplaneModeNone = "none";        // on a pod: opt out
+
+// How a workload is reached (istio.workload.TunnelProtocol): kHbone when it is in the mesh
+// (its ztunnel serves 15008 in its netns), kNone for plain TCP.
+enum class TunnelProtocol { kNone, kHbone };
+
 // A port a workload's containers declare (spec.containers[].ports[]).
 struct WorkloadPort {
   std::string name;  // empty when unnamed
@@ -49,6 +59,8 @@ struct Workload {
   std::vector<uint16_t> exclude_outbound_ports;  // sorted, unique
   std::vector<uint16_t> exclude_inbound_ports;   // sorted, unique
   std::vector<WorkloadPort> ports;               // declared container ports, in manifest order
+  // Set by BuildSnapshot from the namespace and pod labels (InMesh); WorkloadFromPod leaves kNone.
+  TunnelProtocol tunnel_protocol = TunnelProtocol::kNone;
 
   // "spiffe://cluster.local/ns/<ns>/sa/<sa>"
   std::string identity() const;
@@ -107,6 +119,11 @@ struct Snapshot {
   // The Service with this VIP; nullptr when none or several (a warning says so).
   const Service* FindServiceByVip(const IpAddr& vip) const;
 };
+
+// Whether a pod with `pod_labels` in namespace `ns` is in the mesh: the namespace is labelled
+// ambient and the pod did not opt out. (Placement, phase, netns and IP are enrollment's business.)
+bool InMesh(const Snapshot& snapshot, std::string_view ns,
+            const std::map<std::string, std::string>& pod_labels);
 
 // Translates a manifest snapshot (and, later, the cluster watcher's state): workloads, Services
 // with their endpoints, PeerAuthentications (valid and rejected).

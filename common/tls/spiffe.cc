@@ -50,6 +50,11 @@ std::optional<std::string> NameProblem(std::string_view what, std::string_view v
 
 }  // namespace
 
+absl::StatusOr<SpiffeId> SpiffeId::ForServiceAccount(std::string_view trust_domain,
+                                                     std::string_view ns, std::string_view sa) {
+  return Parse(StrCat("spiffe://", trust_domain, "/ns/", ns, "/sa/", sa.empty() ? "default" : sa));
+}
+
 absl::StatusOr<SpiffeId> SpiffeId::Parse(std::string_view uri) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(StrCat("invalid SPIFFE ID \"", uri, "\": ", why));

@@ -22,6 +22,10 @@ struct SpiffeId {
   // service account a DNS subdomain; no query, fragment, empty or extra segment.
   static absl::StatusOr<SpiffeId> Parse(std::string_view uri);
 
+  // The identity of service account `sa` ("" reads as "default", as Kubernetes does) of
+  // namespace `ns`, validated like Parse.
+  static absl::StatusOr<SpiffeId> ForServiceAccount(std::string_view trust_domain,
+                                                    std::string_view ns, std::string_view sa);
   // "spiffe://cluster.local/ns/x/sa/y".
   std::string ToString() const;
   // "cluster.local/ns/x/sa/y": how policies write principals.

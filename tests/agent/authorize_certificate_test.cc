@@ -47,6 +47,16 @@ TEST(AuthorizeCertificateTest, APodNotYetEnrolledGivesNoIdentity) {
   EXPECT_FALSE(AuthorizeCertificate(ViewWithPods(), 4242, "demo", "pending").ok());
 }
 
+// ztunnel fetches a pod's certificate on the pod's ZDS Add, before the agent records the
+// enrollment: pods the agent is enrolling on this node (wanted) are authorized too.
+TEST(AuthorizeCertificateTest, APodBeingEnrolledOnThisNodeGetsItsIdentity) {
+  AgentView v = ViewWithPods();
+  v.wanted = {{.uid = "b", .name = "pending", .ns = "demo", .service_account = "pending"}};
+  EXPECT_TRUE(AuthorizeCertificate(v, 4242, "demo", "pending").ok());
+  EXPECT_FALSE(AuthorizeCertificate(v, 999, "demo", "pending").ok());
+  EXPECT_FALSE(AuthorizeCertificate(v, 4242, "other", "pending").ok());
+}
+
 TEST(AuthorizeCertificateTest, TheSameServiceAccountInAnotherNamespaceIsRefused) {
   EXPECT_FALSE(AuthorizeCertificate(ViewWithPods(), 4242, "other", "client").ok());
 }

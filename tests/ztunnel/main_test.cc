@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/ca/uds_server.h"
+#include "common/config/config_server.h"
 #include "tests/ztunnel/fake_agent.h"
 #include "tests/ztunnel/test_helpers.h"
 
@@ -18,6 +20,7 @@ namespace zm::ztunnel {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 using namespace zm::ztunnel::testing;
 
@@ -104,24 +107,40 @@ class ZtunnelProcessTest : public ::testing::Test {
   pid_t pid_ = -1;
 };
 
-TEST_F(ZtunnelProcessTest, ReadyAfterSnapshotAndExitsCleanlyOnSigterm) {
+// Ready only once both the ZDS snapshot and the first mesh configuration arrived: before the
+// mesh is known, outbound and inbound plaintext fail closed.
+TEST_F(ZtunnelProcessTest, ReadyAfterSnapshotAndConfigAndExitsCleanlyOnSigterm) {
+  config::ConfigServer config;
+  auto uds = ca::UdsGrpcServer::Start(dir_ + "/config.sock", {config.service()});
+  ASSERT_TRUE(uds.ok()) << uds.status();
   Spawn({"--node", "n1", "--zds-socket", dir_ + "/zds.sock", "--metrics-addr",
-         "127.0.0.1:" + std::to_string(port_), "--workers", "1", "--log-level", "debug"});
+         "127.0.0.1:" + std::to_string(port_), "--workers", "1", "--log-level", "debug",
+         "--config-address", "unix:" + dir_ + "/config.sock", "--ca-address",
+         "unix:" + dir_ + "/ca.sock"});
   ASSERT_TRUE(agent_->AcceptHello()) << Log();
   std::string r = Get("/healthz/ready");
   EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
   EXPECT_THAT(r, HasSubstr("zds-snapshot"));
+  EXPECT_THAT(r, HasSubstr("config-snapshot"));
 
   auto ack = agent_->Request(zds::SnapshotSent{});
   ASSERT_TRUE(ack.ok()) << ack.status();
   EXPECT_EQ(ack->error, "");
-  EXPECT_THAT(Get("/healthz/ready"), StartsWith("HTTP/1.1 200 OK"));
+  r = Get("/healthz/ready");
+  EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
+  EXPECT_THAT(r, HasSubstr("config-snapshot"));
+  EXPECT_THAT(r, Not(HasSubstr("zds-snapshot")));
+
+  config.Publish(std::make_shared<mesh::Snapshot>());
+  EXPECT_TRUE(WaitFor([&] { return Get("/healthz/ready").starts_with("HTTP/1.1 200 OK"); }))
+      << Log();
   EXPECT_THAT(Get("/metrics"), HasSubstr("zmesh_ztunnel_workloads 0\n"));
   EXPECT_THAT(Get("/nope"), StartsWith("HTTP/1.1 404 "));
 
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(), 0) << Log();
   EXPECT_THAT(Log(), HasSubstr("zds: connected to the agent"));
+  config.Shutdown();
 }
 
 TEST_F(ZtunnelProcessTest, JsonLogs) {

@@ -1,5 +1,5 @@
 #pragma once
-// Pooled HBONE client connections (DESIGN §5): key = (source identity, sorted expected
+// Pooled HBONE client connections (DESIGN §5): key = (source, source identity, sorted expected
 // destination identities, destination ip:15008); at most `max_streams_per_connection`
 // streams per connection (another connection is opened when all are full); single-flight
 // creation per key; connections idle for `idle_timeout` are released; a closed or GOAWAY'd
@@ -26,6 +26,9 @@
 namespace zm::hbone {
 
 struct PoolKey {
+  // Opaque to the pool: which local source the connection belongs to (ztunnel: the source pod,
+  // whose netns the socket lives in). Connections are never shared between sources.
+  std::string source;
   std::string source_identity;
   std::vector<std::string> destination_identities;  // the pool sorts and dedupes them
   Endpoint destination;                             // <next hop ip>:15008

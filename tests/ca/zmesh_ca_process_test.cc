@@ -1,0 +1,206 @@
+// The zmesh-ca binary as a process, driven by ztunnel's CA client over TLS on 127.0.0.1: the
+// root is created in --state-dir on first start (key 0600) and kept across restarts, node1's
+// token gets node1's pods' identities and nothing else, every decision is logged, a malformed
+// token file stops the start by file and line, SIGTERM exits 0.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <regex>
+#include <sstream>
+
+#include "tests/ca/ca_test_support.h"
+#include "ztunnel/identity/ca_client.h"
+
+namespace zm::ca {
+namespace {
+
+using testing::Csr;
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::WaitFor;
+using testing::WriteFile;
+
+std::string Binary() {
+  if (const char* b = std::getenv("ZMESH_BUILD_DIR")) return std::string(b) + "/bin/zmesh-ca";
+  return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
+          "zmesh-ca")
+      .string();
+}
+
+class ZmeshCaProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteFile(dir_ / "tokens", testing::kTokens);
+    WriteFile(dir_ / "manifests/pods.yaml", testing::kManifests);
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  std::vector<std::string> Args() {
+    return {"--listen",      "127.0.0.1:0", "--state-dir",      dir_ / "state", "--tokens",
+            dir_ / "tokens", "--manifests", dir_ / "manifests", "--log-level",  "debug"};
+  }
+
+  void Spawn(std::vector<std::string> args) {
+    log_ = dir_ / StrCat("zmesh-ca-", ++runs_, ".log");
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      static std::string bin = Binary();
+      std::vector<char*> argv{bin.data()};
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+
+  // The port from "listening on 127.0.0.1:<port>"; 0 when the process never got there.
+  int WaitListening() {
+    int port = 0;
+    static const std::regex kLine(R"(listening on 127\.0\.0\.1:(\d+) \(TLS\))");
+    WaitFor([&] {
+      std::smatch m;
+      std::string log = Log();
+      if (std::regex_search(log, m, kLine)) port = std::stoi(m[1]);
+      return port != 0 || Exited();
+    });
+    return port;
+  }
+
+  bool Exited() {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    pid_ = -1;
+    return true;
+  }
+  int WaitExit() {
+    if (pid_ < 0) return exit_code_;
+    return WaitFor([&] { return Exited(); }) ? exit_code_ : -1;
+  }
+
+  std::string Log() {
+    std::ifstream in(log_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::unique_ptr<ztunnel::GrpcCaClient> Client(int port, const std::string& token) {
+    WriteFile(dir_ / "client-token", token);
+    auto c = ztunnel::GrpcCaClient::Create(StrCat("127.0.0.1:", port),
+                                           {.root_cert_file = dir_ / "state/ca/root-cert.pem",
+                                            .token_file = dir_ / "client-token",
+                                            .tls_server_name = "zmesh-ca.zmesh-system.svc",
+                                            .deadline = std::chrono::seconds(5)});
+    EXPECT_TRUE(c.ok()) << c.status();
+    return std::move(*c);
+  }
+
+  TempDir dir_{"zmesh-ca-proc"};
+  std::string log_;
+  int runs_ = 0;
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+TEST_F(ZmeshCaProcessTest, IssuesOnlyTheCallersNodesIdentitiesOverTls) {
+  Spawn(Args());
+  int port = WaitListening();
+  ASSERT_NE(port, 0) << Log();
+
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "state/ca/root-key.pem").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto root_pem = tls::ReadFile(dir_ / "state/ca/root-cert.pem");
+  ASSERT_TRUE(root_pem.ok()) << root_pem.status();
+
+  auto refused = Client(port, "tok-node1")->Fetch(Csr("demo", "server"), std::chrono::hours(24));
+  ASSERT_TRUE(absl::IsPermissionDenied(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("on node node1"));
+
+  auto unknown = Client(port, "tok-stolen")->Fetch(Csr("demo", "client"), std::chrono::hours(24));
+  EXPECT_TRUE(absl::IsUnauthenticated(unknown.status())) << unknown.status();
+
+  auto chain = Client(port, "tok-node1")->Fetch(Csr("demo", "client"), std::chrono::hours(24));
+  ASSERT_TRUE(chain.ok()) << chain.status() << "\n" << Log();
+  auto id = testing::VerifiedIdentity(*chain, *root_pem);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(id->ToString(), "spiffe://cluster.local/ns/demo/sa/client");
+
+  std::string log = Log();
+  EXPECT_THAT(log, HasSubstr("refused ztunnel of node node1"));
+  EXPECT_THAT(log, HasSubstr("a certificate for spiffe://cluster.local/ns/demo/sa/server"));
+  EXPECT_THAT(log, HasSubstr("unknown token"));
+  EXPECT_THAT(log, HasSubstr("issued spiffe://cluster.local/ns/demo/sa/client to ztunnel of "
+                             "node node1"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("tok-node1"))) << "tokens never reach the log";
+
+  ::kill(pid_, SIGTERM);
+  EXPECT_EQ(WaitExit(), 0) << Log();
+}
+
+TEST_F(ZmeshCaProcessTest, KeepsItsRootAcrossRestarts) {
+  Spawn(Args());
+  ASSERT_NE(WaitListening(), 0) << Log();
+  auto first = tls::ReadFile(dir_ / "state/ca/root-cert.pem");
+  ASSERT_TRUE(first.ok());
+  ::kill(pid_, SIGTERM);
+  ASSERT_EQ(WaitExit(), 0) << Log();
+
+  Spawn(Args());
+  int port = WaitListening();
+  ASSERT_NE(port, 0) << Log();
+  EXPECT_THAT(Log(), HasSubstr("loaded root CA"));
+  auto second = tls::ReadFile(dir_ / "state/ca/root-cert.pem");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*first, *second);
+  auto chain = Client(port, "tok-node2")->Fetch(Csr("demo", "server"), std::chrono::hours(1));
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  EXPECT_TRUE(testing::VerifiedIdentity(*chain, *first).ok());
+}
+
+TEST_F(ZmeshCaProcessTest, AMalformedTokenFileStopsTheStartByFileAndLine) {
+  WriteFile(dir_ / "tokens", "tok-node1,node1\n# fine\ntok-node2 node2\n");
+  Spawn(Args());
+  EXPECT_EQ(WaitExit(), 1) << Log();
+  EXPECT_THAT(Log(), HasSubstr(StrCat("token file ", dir_ / "tokens",
+                                      ", line 3: expected "
+                                      "TOKEN,NODE, found 1 field(s)")));
+}
+
+TEST_F(ZmeshCaProcessTest, CaCertWithoutCaKeyIsAUsageError) {
+  Spawn({"--ca-cert", dir_ / "root.pem", "--tokens", dir_ / "tokens", "--manifests",
+         dir_ / "manifests"});
+  int code = WaitExit();
+  EXPECT_NE(code, 0) << Log();
+  EXPECT_NE(code, -1) << Log();
+  EXPECT_THAT(Log(), HasSubstr("--ca-key"));
+}
+
+TEST_F(ZmeshCaProcessTest, ExplicitRootFilesAreUsed) {
+  auto args = Args();
+  args[2] = "--ca-cert";
+  args[3] = dir_ / "pki/root.pem";
+  args.insert(args.begin() + 4, {"--ca-key", dir_ / "pki/root.key"});
+  Spawn(args);
+  ASSERT_NE(WaitListening(), 0) << Log();
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "pki/root.key"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "state"));
+}
+
+}  // namespace
+}  // namespace zm::ca
