@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# zmesh demo: one lab node, an enrolled namespace and a legacy one, traffic through ztunnel.
+# zmesh demo: two lab nodes, an enrolled namespace and a legacy one; pod-to-pod traffic across
+# nodes inside HBONE (mutual TLS 1.3 between the pods' SPIFFE identities), proven on the wire.
 # Run as root after building (make demo); binaries from ${ZMESH_BIN:-build/bin}.
 # Everything is torn down on exit, also on failure or Ctrl-C. Exit status: 0 when every step
 # that should work did.
@@ -52,41 +53,44 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 listening() { "$LAB" exec "$PREFIX" "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q LISTEN; }
-ztlog() { echo "$STATE/logs/ztunnel-node1.log"; }
-zt_lines() { grep -F -- "$1" "$(ztlog)" 2>/dev/null | grep -F -- "$2" || true; }
-zt_count() { zt_lines "$1" "$2" | wc -l; }
-zt_more() { (($(zt_count "$2" "$3") > $1)); }
-in_node() { "$LAB" exec "$PREFIX" node1 -- "$@"; }
+# zt_lines NODE A B: ztunnel log lines of NODE containing A and B.
+zt_lines() { grep -F -- "$2" "$STATE/logs/ztunnel-$1.log" 2>/dev/null | grep -F -- "$3" || true; }
+zt_count() { zt_lines "$@" | wc -l; }
+zt_more() { (($(zt_count "$2" "$3" "$4") > $1)); }
+in_node() { local n=$1; shift; "$LAB" exec "$PREFIX" "$n" -- "$@"; }
 
 [[ $(id -u) -eq 0 ]] || { echo "demo.sh must run as root (network namespaces, cgroups, eBPF)" >&2; exit 1; }
 for b in zmesh-agent ztunnel zmeshctl; do
   [[ -x $ZMESH_BIN/$b ]] || { echo "missing $ZMESH_BIN/$b: build first (make) or set ZMESH_BIN" >&2; exit 1; }
 done
-for t in curl python3 nsenter ss; do
+for t in curl python3 nsenter ss tshark; do
   command -v "$t" >/dev/null || { echo "missing tool $t: run scripts/bootstrap.sh" >&2; exit 1; }
 done
 
 # ---------------------------------------------------------------------------------------------
-step "Build a one-node lab" \
-  "A node is a network namespace with a bridge and a cgroup v2 subtree; each pod is a netns on" \
-  "a veth into the node. Namespace demo carries zmesh.io/dataplane-mode=ambient; legacy does not."
+step "Build a two-node lab" \
+  "A node is a network namespace with a bridge and a cgroup v2 subtree, linked to the other node;" \
+  "each pod is a netns on a veth into its node. Namespace demo carries" \
+  "zmesh.io/dataplane-mode=ambient; legacy does not. client runs as service account 'client' on" \
+  "node1, server as 'server' on node2."
 spec=$(mktemp)
-cat >"$spec" <<'EOF'
+cat >"$spec" <<'SPEC'
 node node1
+node node2
 namespace demo ambient
 namespace legacy
-pod demo/client node1
-pod demo/server node1
+pod demo/client node1 sa=client
 pod legacy/legacy node1
-pod legacy/legacy-web node1
-EOF
+pod demo/server node2 sa=server
+pod legacy/legacy-web node2
+SPEC
 BUILT=1
 run "$LAB" up "$PREFIX" "$spec" || die "lab.sh up"
 rm -f "$spec"
 # shellcheck disable=SC1091
 source "$STATE/env"
-printf '   client %s   server %s   legacy %s   legacy-web %s   node %s\n' \
-  "$POD_CLIENT_IP" "$POD_SERVER_IP" "$POD_LEGACY_IP" "$POD_LEGACY_WEB_IP" "$NODE1_IP"
+printf '   node1: client %s  legacy %s     node2: server %s  legacy-web %s\n' \
+  "$POD_CLIENT_IP" "$POD_LEGACY_IP" "$POD_SERVER_IP" "$POD_LEGACY_WEB_IP"
 
 step "Start the apps" "A small HTTP server (whoami) in server and legacy-web answers with the peer address it sees."
 "$LAB" spawn "$PREFIX" server web -- python3 "$HELPERS/whoami.py" http 8080 >/dev/null
@@ -95,61 +99,126 @@ poll 10 listening server 8080 || die "server did not listen on 8080"
 poll 10 listening legacy-web 8080 || die "legacy-web did not listen on 8080"
 ok "servers listening on :8080"
 
-step "Start the mesh on node1" \
-  "zmesh-agent loads and pins the eBPF programs, enrolls the pods of demo and hands their netns" \
-  "to ztunnel over ZDS; ztunnel opens its listeners inside each enrolled pod."
-run "$LAB" mesh-up "$PREFIX" node1 || die "mesh-up"
+step "Start the mesh on both nodes" \
+  "On each node zmesh-agent loads and pins the eBPF programs, enrolls the node's pods of demo and" \
+  "hands their netns to ztunnel over ZDS; ztunnel opens its listeners inside each enrolled pod and" \
+  "gets each pod's certificate from the agent's CA. node1's agent creates the mesh root; node2's" \
+  "agent is given the same root (--ca-cert/--ca-key), as a cluster shares one."
+run "$LAB" mesh-up "$PREFIX" node1 || die "mesh-up node1"
+ca=$STATE/$PREFIX-node1/state/ca
+ZMESH_AGENT_EXTRA_ARGS="--ca-cert $ca/root-cert.pem --ca-key $ca/root-key.pem" \
+  run "$LAB" mesh-up "$PREFIX" node2 || die "mesh-up node2"
+client_id=spiffe://cluster.local/ns/demo/sa/client
+server_id=spiffe://cluster.local/ns/demo/sa/server
+has_cert() { grep -qF "certificate for $2 valid until" "$STATE/logs/ztunnel-$1.log"; }
+poll 10 has_cert node1 "$client_id" || die "node1's ztunnel has no certificate for $client_id"
+poll 10 has_cert node2 "$server_id" || die "node2's ztunnel has no certificate for $server_id"
+ok "both ztunnels hold their pods' certificates"
 
-step "client -> server goes through ztunnel" \
-  "connect4 on the client rewrites the connect to ztunnel's in-pod 15001; ztunnel recovers the" \
-  "original destination with SO_ORIGINAL_DST; sk_lookup steers the inbound side to 15006/15008."
-out_before=$(zt_count dir=outbound "dst=$POD_SERVER_IP:8080")
-in_before=$(zt_count dir=inbound "dst=$POD_SERVER_IP:8080")
+step "client (node1) -> server (node2) goes through HBONE" \
+  "connect4 on the client rewrites the connect to ztunnel's in-pod 15001. ztunnel (node1) finds the" \
+  "destination in the mesh and opens HTTP/2 CONNECT over mutual TLS 1.3 to the server pod's 15008," \
+  "as the client's identity, accepting only the server's identity (secure naming); ztunnel (node2)" \
+  "verifies the client's certificate and delivers to the app."
+# The wire between the nodes is captured from here on (step 7 looks at it).
+pcap=$STATE/node-link.pcap
+"$LAB" spawn "$PREFIX" node1 tshark -- tshark -i node2 -w "$pcap" -f tcp >/dev/null
+tshark_up() { grep -qF "Capturing on" "$STATE/logs/tshark.log"; }
+poll 10 tshark_up || die "tshark did not start"
+out_before=$(zt_count node1 dir=outbound "dst=$POD_SERVER_IP:8080")
+in_before=$(zt_count node2 dir=inbound-hbone "dst=$POD_SERVER_IP:8080")
 body=$(run "$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "curl client -> server"
 echo "$body"
-poll 10 zt_more "$out_before" dir=outbound "dst=$POD_SERVER_IP:8080" || die "no dir=outbound access line in ztunnel's log"
-poll 10 zt_more "$in_before" dir=inbound "dst=$POD_SERVER_IP:8080" || die "no dir=inbound access line in ztunnel's log"
-echo "   ztunnel access log:"
-zt_lines "dst=$POD_SERVER_IP:8080" dir= | tail -n 2 | sed 's/^/   | /'
-ok "captured on both sides"
-echo "   ztunnel metrics (curl 127.0.0.1:15020/metrics in the node netns, istio_tcp_*):"
-metrics=$(in_node curl -sS --max-time 5 http://127.0.0.1:15020/metrics) || die "ztunnel metrics"
-grep '^istio_tcp_' <<<"$metrics" | sed 's/^/   | /' || die "no istio_tcp_* series in ztunnel's metrics"
+poll 10 zt_more "$out_before" node1 dir=outbound "dst=$POD_SERVER_IP:8080" || die "no dir=outbound line in node1's ztunnel log"
+poll 10 zt_more "$in_before" node2 dir=inbound-hbone "dst=$POD_SERVER_IP:8080" || die "no dir=inbound-hbone line in node2's ztunnel log"
+echo "   node1 ztunnel:"
+zt_lines node1 dir=outbound "dst=$POD_SERVER_IP:8080" | tail -n 1 | sed 's/^/   | /'
+echo "   node2 ztunnel:"
+zt_lines node2 dir=inbound-hbone "TLS established" | tail -n 1 | sed 's/^/   | /'
+zt_lines node2 dir=inbound-hbone "dst=$POD_SERVER_IP:8080" | tail -n 1 | sed 's/^/   | /'
+zt_lines node1 dir=outbound "dst=$POD_SERVER_IP:8080" | tail -n 1 | grep -qF "via=hbone peer=$server_id" ||
+  die "node1 did not use HBONE to $server_id"
+zt_lines node2 dir=inbound-hbone "dst=$POD_SERVER_IP:8080" | tail -n 1 | grep -qF "peer=$client_id" ||
+  die "node2 did not see the client's identity $client_id"
+ok "HBONE: $client_id -> $server_id"
 
 step "The server sees the client's real IP" \
-  "ztunnel delivers with IP_TRANSPARENT from the client's address: no SNAT to the node."
+  "ztunnel (node2) delivers with IP_TRANSPARENT from the HBONE peer's address: no SNAT."
 [[ ${body%:*} == "client=$POD_CLIENT_IP" ]] || die "server saw '${body}', expected client=$POD_CLIENT_IP:<port>"
 ok "server saw $POD_CLIENT_IP"
 
+step "The certificates of both ends" \
+  "Each ztunnel's /debug/certs (in its node netns) lists the identities it holds certificates for."
+c1=$(run in_node node1 curl -sS --max-time 5 http://127.0.0.1:15020/debug/certs) || die "node1 /debug/certs"
+echo "$c1"
+c2=$(run in_node node2 curl -sS --max-time 5 http://127.0.0.1:15020/debug/certs) || die "node2 /debug/certs"
+echo "$c2"
+grep -qF "\"identity\": \"$client_id\"" <<<"$c1" || die "node1 has no certificate for $client_id"
+grep -qF "\"identity\": \"$server_id\"" <<<"$c2" || die "node2 has no certificate for $server_id"
+ok "node1 holds $client_id, node2 holds $server_id"
+
+step "What the wire between the nodes carries" \
+  "tshark has been capturing on node1's link to node2 since step 4. The client now sends a request" \
+  "with a marker in its path and headers. On the wire: the TLS 1.3 handshake of the pooled HBONE" \
+  "connection (step 4), then only encrypted records on port 15008; the marker is never in clear."
+marker=ZMESH-DEMO-SECRET-$RANDOM
+run "$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 -o /dev/null -H "X-Secret: $marker" \
+  "http://$POD_SERVER_IP:8080/$marker" || die "curl with the marker"
+sleep 1
+"$LAB" kill "$PREFIX" tshark INT
+tshark_gone() { ! "$LAB" pid "$PREFIX" tshark >/dev/null 2>&1; }
+poll 10 tshark_gone || die "tshark did not stop"
+run tshark -r "$pcap" -d tcp.port==15008,tls -Y "tcp.len > 0" 2>/dev/null | sed 's/^/   | /'
+hello=$(tshark -r "$pcap" -d tcp.port==15008,tls -Y "tls.handshake.type == 1" -V 2>/dev/null) || true
+grep -qF "Supported Version: TLS 1.3" <<<"$hello" || die "no TLS 1.3 ClientHello on 15008"
+grep -F "Cipher Suite:" <<<"$hello" | grep -v SCSV | sed 's/^ */   client offers: /'
+grep -F "ALPN Next Protocol" <<<"$hello" | sed 's/^ */   client offers: /'
+tshark -r "$pcap" -d tcp.port==15008,tls -Y "tls.handshake.type == 2" -V 2>/dev/null |
+  grep -F "Cipher Suite:" | sed 's/^ */   server selects: /'
+[[ $(tshark -r "$pcap" -Y "tcp.port == 8080" 2>/dev/null | wc -l) == 0 ]] || die "plaintext to :8080 on the node link"
+[[ $(tshark -r "$pcap" -d tcp.port==15008,tls -Y "tls.app_data || tls.record.content_type == 23" 2>/dev/null | wc -l) -gt 0 ]] ||
+  die "no TLS application data on 15008"
+if grep -qaF "$marker" "$pcap"; then die "the marker is readable on the wire"; fi
+ok "only TLS on 15008 between the nodes; $marker is not in the capture"
+
 step "legacy -> legacy-web is untouched" \
-  "Neither pod is enrolled: no redirect, no ztunnel, no access-log line."
-legacy_before=$(zt_count "src=$POD_LEGACY_IP:" dst=)
+  "Neither pod is enrolled: no redirect, no ztunnel, no access-log line, even across nodes."
+legacy_before=$(zt_count node1 "src=$POD_LEGACY_IP:" dst=)
 lbody=$(run "$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 "http://$POD_LEGACY_WEB_IP:8080/") || die "curl legacy -> legacy-web"
 echo "$lbody"
 [[ ${lbody%:*} == "client=$POD_LEGACY_IP" ]] || die "legacy-web saw '$lbody'"
-# Barrier: a captured request made afterwards; once its line is there, one for legacy would be too.
-canary=$(zt_count dir=outbound "dst=$POD_SERVER_IP:8080")
-"$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 -o /dev/null "http://$POD_SERVER_IP:8080/" || die "canary curl"
-poll 10 zt_more "$canary" dir=outbound "dst=$POD_SERVER_IP:8080" || die "canary not logged"
-[[ $(zt_count "src=$POD_LEGACY_IP:" dst=) == "$legacy_before" ]] || die "ztunnel logged legacy traffic: $(zt_lines "src=$POD_LEGACY_IP:" dst=)"
+[[ $(zt_count node1 "src=$POD_LEGACY_IP:" dst=) == "$legacy_before" ]] || die "ztunnel logged legacy traffic"
 ok "no ztunnel line for $POD_LEGACY_IP"
 
-step "What the kernel holds: zmeshctl bpf pods" "Per enrolled pod: netns cookie, IPs, outbound/inbound capture, ztunnel listener, sk_lookup link."
+step "PeerAuthentication STRICT refuses plaintext" \
+  "By default (PERMISSIVE) a pod outside the mesh may still reach an enrolled one in plaintext." \
+  "A namespace-wide STRICT PeerAuthentication in demo makes node2's ztunnel refuse it; HBONE is unaffected."
+body=$(run "$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "plaintext legacy -> server (PERMISSIVE)"
+echo "$body"
+cat >"$STATE/manifests/.pa.tmp" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: strict, namespace: demo}
+spec: {mtls: {mode: STRICT}}
+YAML
+mv "$STATE/manifests/.pa.tmp" "$STATE/manifests/pa-strict.yaml"
+echo "   applied PeerAuthentication demo/strict (mtls.mode STRICT)"
+refused() { ! "$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 -o /dev/null "http://$POD_SERVER_IP:8080/" 2>/dev/null; }
+poll 10 refused || die "plaintext still accepted under STRICT"
+"$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/" 2>&1 | sed 's/^/   legacy: /' || true
+zt_lines node2 "refused:" "mTLS is STRICT" | tail -n 1 | sed 's/^/   | /'
+cbody=$("$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "HBONE refused under STRICT"
+echo "   client: $cbody"
+ok "plaintext refused, HBONE served"
+
+step "What the kernel holds: zmeshctl bpf pods (node1)" "Per enrolled pod: netns cookie, IPs, outbound/inbound capture, ztunnel listener, sk_lookup link."
 run "$ZMESH_BIN/zmeshctl" bpf pods --node "$PREFIX-node1" || die "zmeshctl bpf pods"
 
-step "zmeshctl bpf stats" "Per-reason counters from the per-CPU stats map: redirects, skips, drops."
+step "zmeshctl bpf stats (node1)" "Per-reason counters from the per-CPU stats map: redirects, skips, drops."
 run "$ZMESH_BIN/zmeshctl" bpf stats --node "$PREFIX-node1" || die "zmeshctl bpf stats"
 
-step "zmeshctl bpf status" "Programs, attach points and pinned links (they survive agent restarts), map fill."
-run "$ZMESH_BIN/zmeshctl" bpf status --node "$PREFIX-node1" || die "zmeshctl bpf status"
-
-step "Workload identities" \
-  "The agent's CA issued ztunnel a certificate for each enrolled pod's SPIFFE identity (ztunnel's" \
-  "/debug/certs in the node netns). Inbound HBONE on 15008 already presents it; outbound HBONE is next."
-certs=$(run in_node curl -sS --max-time 5 http://127.0.0.1:15020/debug/certs) || die "ztunnel /debug/certs"
-echo "$certs"
-grep -q '"identity": "spiffe://cluster.local/ns/demo/sa/default"' <<<"$certs" || die "no certificate for the demo identity"
-grep -q '"has_cert": true' <<<"$certs" || die "the demo identity has no certificate"
-ok "ztunnel holds a certificate for spiffe://cluster.local/ns/demo/sa/default"
+step "ztunnel metrics (node2)" "Istio's istio_tcp_* series, reporter=destination for the server."
+metrics=$(in_node node2 curl -sS --max-time 5 http://127.0.0.1:15020/metrics) || die "ztunnel metrics"
+grep '^istio_tcp_' <<<"$metrics" | sed 's/^/   | /' || die "no istio_tcp_* series in ztunnel's metrics"
 
 printf '\n%sdemo: all steps passed%s\n' "$G" "$N"

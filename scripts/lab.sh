@@ -28,7 +28,8 @@
 #   namespace demo ambient                      labelled zmesh.io/dataplane-mode=ambient
 #   namespace legacy
 #   pod demo/client node1
-#   pod demo/server node1 label=app=server annotation=zmesh.io/exclude-inbound-ports=9091
+#   pod demo/server node1 label=app=server annotation=zmesh.io/exclude-inbound-ports=9091 sa=api
+#                                               (sa: serviceAccountName, default "default")
 #
 # Layout: node netns PREFIX-nodeN (lo, bridge br0 = 198.18.N.1/24, ip_forward=1, link "nodeM" to
 # every other node: 198.19.255.N/32 with a host route to 198.19.255.M and a route for
@@ -252,7 +253,7 @@ write_pod() {
     write_kv_block "$d/annotations" "    "
     echo "spec:"
     echo "  nodeName: $(yq "$prefix-$(cat "$d/node")")"
-    echo "  serviceAccountName: default"
+    echo "  serviceAccountName: $(yq "$(cat "$d/sa" 2>/dev/null || echo default)")"
     echo "  containers:"
     echo "  - name: main"
     echo "    image: \"zmesh.io/lab-placeholder:latest\""
@@ -337,7 +338,7 @@ cmd_up() {
 
   # parse ---------------------------------------------------------------------------------
   local -a nodes=() namespaces=() pods=()
-  local -A node_idx=() ns_mode=() pod_ns=() pod_node=() pod_labels=() pod_ann=()
+  local -A node_idx=() ns_mode=() pod_ns=() pod_node=() pod_labels=() pod_ann=() pod_sa=()
   local lineno=0 line kw a b extra
   while IFS= read -r line || [[ -n $line ]]; do
     lineno=$((lineno + 1))
@@ -377,6 +378,7 @@ cmd_up() {
         pod_node[$pname]=$b
         pod_labels[$pname]=""
         pod_ann[$pname]=""
+        pod_sa[$pname]=default
         local -a opts=()
         read -ra opts <<<"${extra:-}"
         local o
@@ -384,7 +386,11 @@ cmd_up() {
           case $o in
             label=*=*) pod_labels[$pname]+="${o#label=}"$'\n' ;;
             annotation=*=*) pod_ann[$pname]+="${o#annotation=}"$'\n' ;;
-            *) die "$spec:$lineno: unknown pod option '$o' (label=K=V or annotation=K=V)" ;;
+            sa=*)
+              [[ ${o#sa=} =~ $NAME_RE ]] || die "$spec:$lineno: bad service account in '$o'"
+              pod_sa[$pname]=${o#sa=}
+              ;;
+            *) die "$spec:$lineno: unknown pod option '$o' (label=K=V, annotation=K=V or sa=NAME)" ;;
           esac
         done
         pods+=("$pname")
@@ -459,6 +465,7 @@ cmd_up() {
     d=$st/db/pods/$pod
     mkdir -p "$d"
     echo "${pod_ns[$pod]}" >"$d/ns"
+    echo "${pod_sa[$pod]}" >"$d/sa"
     echo "$node" >"$d/node"
     echo "198.18.$i.$host" >"$d/ip"
     echo "198.18.$i.1" >"$d/node_ip"

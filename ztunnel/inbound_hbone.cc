@@ -8,6 +8,7 @@
 #include "common/base/strings.h"
 #include "ztunnel/hbone/server_session.h"
 #include "ztunnel/hbone/transport.h"
+#include "ztunnel/mesh_state.h"
 #include "ztunnel/sockets.h"
 
 namespace zm::ztunnel {
@@ -15,8 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
-
-std::string EndpointText(const absl::StatusOr<Endpoint>& e) { return e.ok() ? e->ToString() : "-"; }
 
 // One TLS connection on 15008: handshake, then the HTTP/2 session and its streams.
 class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
@@ -142,6 +141,20 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
     TcpLabels labels{.direction = Direction::kInbound};
     labels.destination_workload = pod_->name;
     labels.destination_namespace = pod_->ns;
+    // The source workload for the metrics: the mesh's workload at the peer's address, when its
+    // identity is the one the peer proved (never a guess from the address alone).
+    if (const MeshState* mesh = proxy_.mesh()) {
+      if (auto view = mesh->Current()) {
+        const mesh::Workload* w = view->WorkloadByIp(src_->ip);
+        auto id = w != nullptr ? tls::SpiffeId::ForServiceAccount(options_.trust_domain, w->ns,
+                                                                  w->service_account)
+                               : absl::StatusOr<tls::SpiffeId>(absl::NotFoundError(""));
+        if (id.ok() && id->ToString() == peer_) {
+          labels.source_workload = w->name;
+          labels.source_namespace = w->ns;
+        }
+      }
+    }
     auto series = proxy_.metrics().Tcp(labels);
     series->opened.fetch_add(1, std::memory_order_relaxed);
     resp.Accept(std::move(upstream),

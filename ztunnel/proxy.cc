@@ -16,8 +16,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string EndpointText(const absl::StatusOr<Endpoint>& e) { return e.ok() ? e->ToString() : "-"; }
-
 // One proxied connection from accept to its access-log line.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:

@@ -3,6 +3,7 @@
 // captured connection, the loop guard, and resets. Plain syscalls, no event loop.
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "common/base/fd.h"
@@ -35,6 +36,10 @@ absl::StatusOr<Fd> CreateListener(const Endpoint& addr, const ListenerOptions& o
 absl::StatusOr<Endpoint> OriginalDst(int fd);
 absl::StatusOr<Endpoint> LocalEndpoint(int fd);  // getsockname
 absl::StatusOr<Endpoint> PeerEndpoint(int fd);   // getpeername
+// For logs: the endpoint, or "-" when unknown.
+inline std::string EndpointText(const absl::StatusOr<Endpoint>& e) {
+  return e.ok() ? e->ToString() : "-";
+}
 
 // Loop guard (DESIGN §5): a destination that is one of ztunnel's own capture ports must not
 // be proxied. Outbound refuses loopback:15001/15006/15008; inbound refuses those ports on

@@ -100,7 +100,7 @@ packets=$(tshark -r "$pcap" -Y "tcp.port == 15008 && tcp.len > 0" 2>/dev/null | 
 ((packets > 0)) || fail "no payload on port 15008 between the nodes"
 plain=$(tshark -r "$pcap" -Y "tcp.port == 8080" 2>/dev/null | wc -l)
 assert_eq 0 "$plain" "packets to the app port on the node link"
-tls=$(tshark -r "$pcap" -d tcp.port==15008,tls -Y "tls.record.content_type == 23" 2>/dev/null | wc -l)
+tls=$(tshark -r "$pcap" -d tcp.port==15008,tls -Y "tls.app_data || tls.record.content_type == 23" 2>/dev/null | wc -l)
 ((tls > 0)) || fail "port 15008 did not carry TLS application data"
 if grep -qaF "$marker" "$pcap"; then
   fail "the marker $marker appears in clear on the node link"
