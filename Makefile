@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test test-unit test-lab demo bench asan format tidy clean
+.PHONY: all bootstrap configure build test test-unit test-lab demo bench bench-mtls asan format tidy clean
 
 all: build
 
@@ -36,6 +36,10 @@ demo: build
 
 bench: build
 	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench.sh
+
+# zmesh against stunnel and haproxy mutual-TLS proxy pairs on a two-node lab (issue 3).
+bench-mtls: build
+	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench-mtls.sh $(BENCH_ARGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build and unit tests, in its own tree.
 asan: bootstrap

@@ -28,6 +28,11 @@ namespace zm::agent {
 namespace {
 
 constexpr char kFwmarkAcceptSysctl[] = "/proc/sys/net/ipv4/tcp_fwmark_accept";
+// Replies the kernel makes without a socket (the RST of a closed app port to ztunnel's
+// transparent SYN) must carry the SYN's delivery mark, or they leave the pod towards the real
+// client instead of going back to ztunnel (which would then wait for its connect timeout).
+constexpr char kFwmarkReflect4Sysctl[] = "/proc/sys/net/ipv4/fwmark_reflect";
+constexpr char kFwmarkReflect6Sysctl[] = "/proc/sys/net/ipv6/fwmark_reflect";
 
 // ---- A minimal rtnetlink client -------------------------------------------------------
 
@@ -344,6 +349,10 @@ std::vector<int> Families() {
 absl::Status InstallDeliveryRouting(int netns_fd) {
   return RunInNetns(netns_fd, []() -> absl::Status {
     ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkAcceptSysctl, "1"));
+    ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect4Sysctl, "1"));
+    if (::access(kFwmarkReflect6Sysctl, W_OK) == 0) {
+      ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect6Sysctl, "1"));
+    }
     ZM_ASSIGN_OR_RETURN(int lo, LoIfindex());
     ZM_ASSIGN_OR_RETURN(Rtnl nl, Rtnl::Open());
     for (int family : Families()) {
@@ -373,6 +382,10 @@ absl::Status RemoveDeliveryRouting(int netns_fd) {
                                StrCat("RTM_DELROUTE(", RouteText(family), ")"),
                                {ENOENT, ESRCH, EAFNOSUPPORT}));
     }
+    if (::access(kFwmarkReflect6Sysctl, W_OK) == 0) {
+      ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect6Sysctl, "0"));
+    }
+    ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect4Sysctl, "0"));
     return WriteSysctl(kFwmarkAcceptSysctl, "0");
   });
 }

@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <thread>
 
 #include "agent/admin.h"
@@ -15,6 +14,7 @@
 #include "agent/pod_netns.h"
 #include "bpf/pinned_datapath.h"
 #include "common/ca/ca_service.h"
+#include "common/ca/root.h"
 #include "common/ca/uds_server.h"
 #include "common/config/config_server.h"
 #include "common/base/log.h"
@@ -63,15 +63,8 @@ int RunAgent(AgentOptions opts) {
   if (absl::Status st = agent.Start(initial); !st.ok()) return Fail(st);
 
   // The local-mode CA: the connected ztunnel gets the identities of this node's pods only.
-  for (const std::string& f : {opts.ca_cert, opts.ca_key}) {
-    std::error_code ec;
-    auto dir = std::filesystem::path(f).parent_path();
-    if (!dir.empty() && std::filesystem::create_directories(dir, ec)) {
-      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-    }
-  }
-  auto root = tls::CertificateAuthority::LoadOrCreate(opts.ca_cert, opts.ca_key,
-                                                      opts.trust_domain, SystemClock::Get());
+  auto root = ca::LoadOrCreateRoot({.cert = opts.ca_cert, .key = opts.ca_key}, opts.trust_domain,
+                                   SystemClock::Get());
   if (!root.ok()) return Fail(root.status());
   // An RPC may arrive before Start() returns: the callbacks read the server through an atomic.
   std::atomic<ca::UdsGrpcServer*> ca_server_ptr{nullptr};
@@ -235,8 +228,9 @@ int main(int argc, char** argv) {
     opts.config_socket = "/var/run/zmesh/" + opts.node + "/config.sock";
   }
   if (state_dir.empty()) state_dir = "/var/lib/zmesh/" + opts.node;
-  if (opts.ca_cert.empty()) opts.ca_cert = state_dir + "/ca/root-cert.pem";
-  if (opts.ca_key.empty()) opts.ca_key = state_dir + "/ca/root-key.pem";
+  const zm::ca::RootFiles default_root = zm::ca::RootFilesIn(state_dir);
+  if (opts.ca_cert.empty()) opts.ca_cert = default_root.cert;
+  if (opts.ca_key.empty()) opts.ca_key = default_root.key;
   if (*uninstall) {
     return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests);
   }

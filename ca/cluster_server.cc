@@ -20,12 +20,11 @@ ClusterCaServer::ClusterCaServer(tls::CertificateAuthority& ca, TokenAuthenticat
           policy) {}
 
 absl::StatusOr<std::unique_ptr<ClusterCaServer>> ClusterCaServer::Start(
-    tls::CertificateAuthority& ca, EVP_PKEY* root_key, TokenAuthenticator& authn,
-    NodeAuthorizer& authz, const Clock& clock, ClusterCaOptions options) {
+    tls::CertificateAuthority& ca, TokenAuthenticator& authn, NodeAuthorizer& authz,
+    const ClusterCaOptions& options) {
   auto out =
       std::unique_ptr<ClusterCaServer>(new ClusterCaServer(ca, authn, authz, options.policy));
-  auto serving =
-      IssueServingCredentials(ca.root(), root_key, options.dns_names, options.serving_ttl, clock);
+  auto serving = IssueServingCredentials(ca, options.dns_names, options.serving_ttl);
   if (!serving.ok()) return serving.status();
   out->serving_ = std::move(*serving);
 

@@ -32,11 +32,12 @@ struct ClusterCaOptions {
 
 class ClusterCaServer {
  public:
-  // Issues the serving certificate with `root_key` (the key of `ca`'s root) and starts
-  // listening. Everything passed in must outlive the server.
-  static absl::StatusOr<std::unique_ptr<ClusterCaServer>> Start(
-      tls::CertificateAuthority& ca, EVP_PKEY* root_key, TokenAuthenticator& authn,
-      NodeAuthorizer& authz, const Clock& clock, ClusterCaOptions options);
+  // Issues the serving certificate with `ca` (at `ca`'s clock) and starts listening.
+  // Everything passed in must outlive the server.
+  static absl::StatusOr<std::unique_ptr<ClusterCaServer>> Start(tls::CertificateAuthority& ca,
+                                                                TokenAuthenticator& authn,
+                                                                NodeAuthorizer& authz,
+                                                                const ClusterCaOptions& options);
   ~ClusterCaServer();
 
   int port() const { return port_; }

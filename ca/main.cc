@@ -11,7 +11,6 @@
 #include "ca/token_auth.h"
 #include "common/base/log.h"
 #include "common/ca/root.h"
-#include "common/tls/pem.h"
 
 namespace zm::ca {
 namespace {
@@ -38,10 +37,6 @@ int Run(const Flags& flags) {
   if (!flags.ca_cert.empty()) files = {.cert = flags.ca_cert, .key = flags.ca_key};
   auto root = LoadOrCreateRoot(files, flags.trust_domain, SystemClock::Get());
   if (!root.ok()) return Fail(root.status());
-  // The root key once more, to sign the serving certificate (CertificateAuthority keeps its
-  // own copy private). Same file, same mode check.
-  auto root_key = tls::LoadPrivateKeyFile(files.key);
-  if (!root_key.ok()) return Fail(root_key.status());
 
   auto tokens = StaticTokenFile::Load(flags.tokens);
   if (!tokens.ok()) return Fail(tokens.status());
@@ -52,8 +47,7 @@ int Run(const Flags& flags) {
 
   ClusterCaOptions options{.listen = flags.listen};
   if (!flags.dns_names.empty()) options.dns_names = flags.dns_names;
-  auto server =
-      ClusterCaServer::Start(*root, root_key->get(), **tokens, **pods, SystemClock::Get(), options);
+  auto server = ClusterCaServer::Start(*root, **tokens, **pods, options);
   if (!server.ok()) return Fail(server.status());
   std::string host = flags.listen.substr(0, flags.listen.rfind(':'));
   log.info("zmesh-ca: root {} for trust domain {}; serving certificate for {} until {:%FT%TZ}",

@@ -9,6 +9,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
+#include "common/tls/ca.h"
 #include "common/tls/pem.h"
 
 namespace zm::ca {
@@ -39,25 +40,6 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 bool IsTokenChar(char c) { return c > 0x20 && c < 0x7f && c != ','; }
-
-// A DNS subdomain (RFC 1123, as Kubernetes validates node names).
-bool IsDnsSubdomain(std::string_view s) {
-  if (s.empty() || s.size() > 253) return false;
-  size_t label = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '.') {
-      if (label == 0 || s[i - 1] == '-') return false;
-      label = 0;
-      continue;
-    }
-    bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && c != '-') return false;
-    if (label == 0 && c == '-') return false;
-    if (++label > 63) return false;
-  }
-  return label > 0 && s.back() != '-';
-}
 
 }  // namespace
 
@@ -109,7 +91,7 @@ absl::StatusOr<std::map<std::string, TokenEntry>> ParseTokenFile(std::string_vie
     for (char c : token) {
       if (!IsTokenChar(c)) return bad("the token has a blank or a non-printable character");
     }
-    if (!IsDnsSubdomain(node)) {
+    if (!tls::IsDnsName(node, /*allow_wildcard=*/false)) {
       return bad(StrCat("\"", node, "\" is not a node name (a lower-case DNS subdomain)"));
     }
     auto [it, inserted] =

@@ -7,7 +7,7 @@
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "ztunnel/hbone/server_session.h"
-#include "ztunnel/hbone/transport.h"
+#include "ztunnel/hbone/tls_transport.h"
 #include "ztunnel/mesh_state.h"
 #include "ztunnel/sockets.h"
 
@@ -15,7 +15,6 @@ namespace zm::ztunnel {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
 // One TLS connection on 15008: handshake, then the HTTP/2 session and its streams.
 class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
@@ -28,8 +27,7 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
 
  public:
   HboneConnection(Proxy& proxy, const InboundHboneOptions& options,
-                  std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client,
-                  asio::ssl::context& ctx)
+                  std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client)
       : proxy_(proxy),
         options_(options),
         pod_(std::move(pod)),
@@ -37,45 +35,46 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
         executor_(client.get_executor()),
         src_(PeerEndpoint(client.native_handle())),
         local_(LocalEndpoint(client.native_handle())),
-        tls_(std::move(client), ctx),
-        timer_(executor_) {}
+        client_(std::move(client)) {}
 
-  void Start() {
-    timer_.expires_after(options_.handshake_timeout);
-    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-      if (ec || self->handshake_done_) return;
-      self->timed_out_ = true;
+  void Start(SSL_CTX* ctx) {
+    tls::SslPtr ssl(SSL_new(ctx));
+    if (!ssl) {
+      Log("proxy").warn("conn={} dir=inbound-hbone pod={} src={} SSL_new failed", id_,
+                        pod_->DisplayName(), EndpointText(src_));
       asio::error_code ignored;
-      self->tls_.lowest_layer().cancel(ignored);
-    });
-    tls_.async_handshake(asio::ssl::stream_base::server,
-                         [self = shared_from_this()](const asio::error_code& ec) {
-                           self->OnHandshake(ec);
-                         });
+      client_.close(ignored);
+      return;
+    }
+    hbone::TlsTransport::Handshake(
+        std::make_unique<hbone::TlsTransport>(std::move(client_), std::move(ssl),
+                                              hbone::TlsTransport::Role::kServer),
+        options_.handshake_timeout,
+        [self = shared_from_this()](
+            absl::StatusOr<std::unique_ptr<hbone::TlsTransport>> transport) {
+          self->OnHandshake(std::move(transport));
+        });
   }
 
  private:
-  void OnHandshake(const asio::error_code& ec) {
-    handshake_done_ = true;
-    timer_.cancel();
-    SSL* ssl = tls_.native_handle();
-    if (ec) {
+  void OnHandshake(absl::StatusOr<std::unique_ptr<hbone::TlsTransport>> transport) {
+    if (!transport.ok()) {
       Log("proxy").info("conn={} dir=inbound-hbone pod={} src={} {}", id_, pod_->DisplayName(),
-                        EndpointText(src_), TlsHandshakeFailure(ssl, ec, timed_out_));
-      Close();
-      return;
+                        EndpointText(src_), transport.status().message());
+      return;  // the transport closed the socket
     }
+    SSL* ssl = (*transport)->ssl();
     auto peer = tls::PeerIdentity(ssl);
     if (!peer.ok()) {
       Log("proxy").warn("conn={} dir=inbound-hbone pod={} src={} no peer identity: {}", id_,
                         pod_->DisplayName(), EndpointText(src_), peer.status().message());
-      Close();
+      (*transport)->Close();
       return;
     }
     if (!src_.ok() || !local_.ok()) {
       Log("proxy").warn("conn={} dir=inbound-hbone pod={} no addresses: {} {}", id_,
                         pod_->DisplayName(), src_.status().message(), local_.status().message());
-      Close();
+      (*transport)->Close();
       return;
     }
     peer_ = peer->ToString();
@@ -83,7 +82,7 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
                        id_, pod_->DisplayName(), src_->ToString(), peer_,
                        SSL_get_cipher_name(ssl));
     auto session = hbone::HboneServerSession::Create(
-        hbone::MakeTransport(std::move(tls_)), peer_, options_.session,
+        std::move(*transport), peer_, options_.session,
         [self = shared_from_this()](hbone::ConnectRequest req, hbone::Responder resp) {
           self->OnConnect(std::move(req), std::move(resp));
         });
@@ -92,11 +91,6 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
                          pod->DisplayName(), reason);
     });
     session->Start();
-  }
-
-  void Close() {
-    asio::error_code ignored;
-    tls_.lowest_layer().close(ignored);
   }
 
   // One CONNECT stream, on the session's executor (this worker).
@@ -186,33 +180,11 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
   asio::any_io_executor executor_;
   absl::StatusOr<Endpoint> src_;
   absl::StatusOr<Endpoint> local_;
-  SslStream tls_;
-  asio::steady_timer timer_;
+  asio::ip::tcp::socket client_;  // until the handshake takes it
   std::string peer_;
-  bool handshake_done_ = false;
-  bool timed_out_ = false;
 };
 
 }  // namespace
-
-// asio took the first OpenSSL error off the queue into
-// `ec`; it is put back so HandshakeError explains it like a direct SSL_accept failure.
-std::string TlsHandshakeFailure(SSL* ssl, const asio::error_code& ec, bool timed_out) {
-  if (timed_out) {
-    std::string reason = tls::FailureReason(ssl);
-    return reason.empty() ? "TLS handshake failed: timed out"
-                          : StrCat("TLS handshake failed: timed out (", reason, ")");
-  }
-  if (ec.category() == asio::error::get_ssl_category()) {
-    const auto e = static_cast<unsigned long>(ec.value());
-    ERR_clear_error();
-    ERR_raise(ERR_GET_LIB(e), ERR_GET_REASON(e));
-    return std::string(tls::HandshakeError(ssl, -1).message());
-  }
-  std::string reason = tls::FailureReason(ssl);
-  if (!reason.empty()) return StrCat("TLS handshake failed: ", reason);
-  return StrCat("TLS handshake failed: ", ec.message());
-}
 
 InboundHbone::InboundHbone(Proxy& proxy, HboneCredentialSource source, InboundHboneOptions options)
     : proxy_(proxy), source_(std::move(source)), options_(std::move(options)) {}
@@ -258,8 +230,8 @@ void InboundHbone::Handle(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::soc
     client.close(ignored);
     return;
   }
-  std::make_shared<HboneConnection>(proxy_, options_, std::move(pod), std::move(client), **ctx)
-      ->Start();
+  std::make_shared<HboneConnection>(proxy_, options_, std::move(pod), std::move(client))
+      ->Start((*ctx)->native_handle());
 }
 
 }  // namespace zm::ztunnel

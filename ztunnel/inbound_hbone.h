@@ -52,10 +52,6 @@ struct InboundHboneOptions {
   hbone::SessionOptions session;
 };
 
-// Words for a failed asio TLS handshake on `ssl` (either end): the reason recorded by the HBONE
-// checks, else OpenSSL's. `timed_out`: the handshake timer fired.
-std::string TlsHandshakeFailure(SSL* ssl, const asio::error_code& ec, bool timed_out);
-
 class InboundHbone {
  public:
   InboundHbone(Proxy& proxy, HboneCredentialSource source, InboundHboneOptions options = {});

@@ -8,13 +8,11 @@
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/tls/hbone_tls.h"
-#include "ztunnel/hbone/transport.h"
+#include "ztunnel/hbone/tls_transport.h"
 #include "ztunnel/sockets.h"
 
 namespace zm::ztunnel {
 namespace {
-
-using SslStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
 OutboundRoute Refuse(FailureReason reason, std::string detail) {
   OutboundRoute r;
@@ -69,77 +67,41 @@ size_t RandomIndex(size_t n) {
   return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
 }
 
-// One new HBONE connection: TLS client handshake (with its timeout) on a connected socket,
-// then the HTTP/2 session.
-class ClientHandshake : public std::enable_shared_from_this<ClientHandshake> {
- public:
-  ClientHandshake(asio::ip::tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx,
-                  const OutboundHboneOptions& options, Endpoint peer,
-                  std::function<void(hbone::HbonePool::SessionOr)> done)
-      : ctx_(std::move(ctx)),
-        tls_(std::move(socket), *ctx_),
-        timer_(tls_.get_executor()),
-        options_(options),
-        peer_(peer),
-        done_(std::move(done)) {}
-
-  void Start(std::vector<tls::SpiffeId> expected) {
-    absl::Status st = tls::SetExpectedIdentities(tls_.native_handle(), std::move(expected));
-    if (!st.ok()) {
-      Finish(st);
-      return;
-    }
-    timer_.expires_after(options_.handshake_timeout);
-    timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-      if (ec || self->finished_) return;
-      self->timed_out_ = true;
-      asio::error_code ignored;
-      self->tls_.lowest_layer().cancel(ignored);
-    });
-    tls_.async_handshake(asio::ssl::stream_base::client,
-                         [self = shared_from_this()](const asio::error_code& ec) {
-                           self->OnHandshake(ec);
-                         });
+// One new HBONE connection over a connected socket: the TLS client handshake (secure naming
+// set before it), the ALPN check, then the HTTP/2 session.
+void StartClientSession(asio::ip::tcp::socket socket, SSL_CTX* ctx,
+                        std::vector<tls::SpiffeId> expected, const OutboundHboneOptions& options,
+                        Endpoint peer, std::function<void(hbone::HbonePool::SessionOr)> done) {
+  tls::SslPtr ssl(SSL_new(ctx));
+  if (!ssl) {
+    done(absl::InternalError("SSL_new failed"));
+    return;
   }
-
- private:
-  void OnHandshake(const asio::error_code& ec) {
-    timer_.cancel();
-    SSL* ssl = tls_.native_handle();
-    if (ec) {
-      Finish(absl::UnavailableError(
-          StrCat("HBONE to ", peer_.ToString(), ": ", TlsHandshakeFailure(ssl, ec, timed_out_))));
-      return;
-    }
-    if (absl::Status alpn = tls::VerifyAlpn(ssl); !alpn.ok()) {
-      Finish(absl::UnavailableError(StrCat("HBONE to ", peer_.ToString(), ": ", alpn.message())));
-      return;
-    }
-    auto session =
-        hbone::HboneClientSession::Create(hbone::MakeTransport(std::move(tls_)), options_.session);
-    session->Start();
-    Finish(std::move(session));
+  if (absl::Status st = tls::SetExpectedIdentities(ssl.get(), std::move(expected)); !st.ok()) {
+    done(st);
+    return;
   }
-
-  void Finish(hbone::HbonePool::SessionOr result) {
-    finished_ = true;
-    if (!result.ok()) {
-      asio::error_code ignored;
-      tls_.lowest_layer().close(ignored);
-    }
-    auto done = std::move(done_);
-    done(std::move(result));
-  }
-
-  std::shared_ptr<asio::ssl::context> ctx_;  // outlives the SSL made from it (belt and braces)
-  SslStream tls_;
-  asio::steady_timer timer_;
-  const OutboundHboneOptions& options_;
-  Endpoint peer_;
-  std::function<void(hbone::HbonePool::SessionOr)> done_;
-  bool finished_ = false;
-  bool timed_out_ = false;
-};
+  hbone::TlsTransport::Handshake(
+      std::make_unique<hbone::TlsTransport>(std::move(socket), std::move(ssl),
+                                            hbone::TlsTransport::Role::kClient),
+      options.handshake_timeout,
+      [session_options = options.session, peer, done = std::move(done)](
+          absl::StatusOr<std::unique_ptr<hbone::TlsTransport>> transport) {
+        if (!transport.ok()) {
+          done(absl::UnavailableError(
+              StrCat("HBONE to ", peer.ToString(), ": ", transport.status().message())));
+          return;
+        }
+        if (absl::Status alpn = tls::VerifyAlpn((*transport)->ssl()); !alpn.ok()) {
+          (*transport)->Close();
+          done(absl::UnavailableError(StrCat("HBONE to ", peer.ToString(), ": ", alpn.message())));
+          return;
+        }
+        auto session = hbone::HboneClientSession::Create(std::move(*transport), session_options);
+        session->Start();
+        done(std::move(session));
+      });
+}
 
 }  // namespace
 
@@ -359,9 +321,8 @@ void OutboundHbone::ConnectWhenReady(Worker& w, const hbone::PoolKey& key,
               StrCat("HBONE to ", peer.ToString(), ": connect failed: ", failure->detail)));
           return;
         }
-        std::make_shared<ClientHandshake>(std::move(socket), std::move(ctx), options_, peer,
-                                          std::move(done))
-            ->Start(std::move(expected));
+        StartClientSession(std::move(socket), ctx->native_handle(), std::move(expected), options_,
+                           peer, std::move(done));
       });
 }
 

@@ -1,6 +1,9 @@
 #include "common/ca/root.h"
 
 #include <filesystem>
+#include <system_error>
+
+#include "common/base/status.h"
 
 namespace zm::ca {
 
@@ -12,11 +15,12 @@ absl::StatusOr<tls::CertificateAuthority> LoadOrCreateRoot(const RootFiles& file
                                                            std::string trust_domain,
                                                            const Clock& clock) {
   for (const std::string& f : {files.cert, files.key}) {
-    std::error_code ec;
     auto dir = std::filesystem::path(f).parent_path();
-    if (!dir.empty() && std::filesystem::create_directories(dir, ec)) {
-      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
-    }
+    if (dir.empty()) continue;
+    std::error_code ec;
+    bool created = std::filesystem::create_directories(dir, ec);
+    if (!ec && created) std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    if (ec) return ErrnoError(created ? "chmod" : "mkdir", dir.string(), ec.value());
   }
   return tls::CertificateAuthority::LoadOrCreate(files.cert, files.key, std::move(trust_domain),
                                                  clock);

@@ -21,7 +21,8 @@ struct RootFiles {
 RootFiles RootFilesIn(const std::string& state_dir);
 
 // Creates the files' parent directories when missing (a directory created here gets mode
-// 0700), then tls::CertificateAuthority::LoadOrCreate.
+// 0700; a failure is an error naming the directory), then
+// tls::CertificateAuthority::LoadOrCreate.
 absl::StatusOr<tls::CertificateAuthority> LoadOrCreateRoot(const RootFiles& files,
                                                            std::string trust_domain,
                                                            const Clock& clock);

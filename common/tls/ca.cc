@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string_view>
 
 #include "common/base/log.h"
 #include "common/base/status.h"
@@ -65,6 +66,24 @@ absl::Status AddExt(X509* cert, X509* issuer, int nid, const char* value) {
 const EVP_MD* DigestFor(EVP_PKEY* key) {
   int id = EVP_PKEY_get_base_id(key);
   return (id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448) ? nullptr : EVP_sha256();
+}
+
+// A subjectAltName value holding `names` as DNS names, in order.
+absl::StatusOr<GeneralNamesPtr> DnsSans(const std::vector<std::string>& names) {
+  GeneralNamesPtr sans(sk_GENERAL_NAME_new_null());
+  if (sans == nullptr) return OpenSslError("sk_GENERAL_NAME_new_null");
+  for (const std::string& name : names) {
+    Asn1Ia5StringPtr ia5(ASN1_IA5STRING_new());
+    GeneralNamePtr gn(GENERAL_NAME_new());
+    if (ia5 == nullptr || gn == nullptr ||
+        ASN1_STRING_set(ia5.get(), name.data(), static_cast<int>(name.size())) != 1) {
+      return OpenSslError("DNS SAN");
+    }
+    GENERAL_NAME_set0_value(gn.get(), GEN_DNS, ia5.release());
+    if (sk_GENERAL_NAME_push(sans.get(), gn.get()) == 0) return OpenSslError("DNS SAN");
+    (void)gn.release();  // now owned by `sans`
+  }
+  return sans;
 }
 
 absl::StatusOr<X509Ptr> CreateRoot(EVP_PKEY* key, std::string_view trust_domain,
@@ -170,22 +189,36 @@ absl::StatusOr<CertificateAuthority> CertificateAuthority::LoadOrCreate(
   return ca;
 }
 
-absl::StatusOr<std::vector<std::string>> CertificateAuthority::Sign(
-    std::string_view csr_pem, const SpiffeId& authorized, std::chrono::seconds ttl) const {
+bool IsDnsName(std::string_view s, bool allow_wildcard) {
+  if (allow_wildcard && s.rfind("*.", 0) == 0) s.remove_prefix(2);
+  if (s.empty() || s.size() > 253) return false;
+  size_t label = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '.') {
+      if (label == 0 || s[i - 1] == '-') return false;
+      label = 0;
+      continue;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (label == 0 && c == '-') return false;
+    if (++label > 63) return false;
+  }
+  return label > 0 && s.back() != '-';
+}
+
+struct CertificateAuthority::LeafProfile {
+  std::string_view subject_cn;  // empty: an empty subject, and so a critical SAN
+  GENERAL_NAMES* san;
+  const char* key_usage;
+  const char* ext_key_usage;
+};
+
+absl::StatusOr<std::vector<std::string>> CertificateAuthority::SignLeaf(
+    EVP_PKEY* public_key, const LeafProfile& profile, std::chrono::seconds ttl) const {
   if (ttl <= std::chrono::seconds(0)) {
     return absl::InvalidArgumentError(StrCat("ttl must be positive, got ", ttl.count(), "s"));
   }
-  ttl = std::min(ttl, kMaxTtl);
-  ZM_ASSIGN_OR_RETURN(ParsedCsr csr, ParseCsr(csr_pem));
-  if (csr.identity.trust_domain != trust_domain_) {
-    return absl::PermissionDeniedError(
-        StrCat("CSR for ", csr.identity.ToString(), " is outside trust domain ", trust_domain_));
-  }
-  if (csr.identity != authorized) {
-    return absl::PermissionDeniedError(StrCat("CSR asks for ", csr.identity.ToString(), ", only ",
-                                              authorized.ToString(), " is authorized"));
-  }
-
   auto now = clock_->Now();
   time_t not_before = ToTimeT(now - kClockSkew);
   time_t not_after = ToTimeT(now + ttl);
@@ -204,19 +237,24 @@ absl::StatusOr<std::vector<std::string>> CertificateAuthority::Sign(
   if (X509_set_issuer_name(leaf.get(), X509_get_subject_name(cert_.get())) != 1) {
     return OpenSslError("X509_set_issuer_name");
   }
-  ZM_RETURN_IF_ERROR(SetValidity(leaf.get(), not_before, not_after));
-  if (X509_set_pubkey(leaf.get(), csr.public_key.get()) != 1) {
-    return OpenSslError("X509_set_pubkey");
+  if (!profile.subject_cn.empty()) {
+    std::string cn(profile.subject_cn);
+    if (X509_NAME_add_entry_by_txt(X509_get_subject_name(leaf.get()), "CN", MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                   0) != 1) {
+      return OpenSslError("leaf subject");
+    }
   }
+  ZM_RETURN_IF_ERROR(SetValidity(leaf.get(), not_before, not_after));
+  if (X509_set_pubkey(leaf.get(), public_key) != 1) return OpenSslError("X509_set_pubkey");
   X509* issuer = cert_.get();
   ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_basic_constraints, "critical,CA:FALSE"));
-  ZM_RETURN_IF_ERROR(
-      AddExt(leaf.get(), issuer, NID_key_usage, "critical,digitalSignature,keyAgreement"));
-  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_ext_key_usage, "serverAuth,clientAuth"));
+  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_key_usage, profile.key_usage));
+  ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_ext_key_usage, profile.ext_key_usage));
   ZM_RETURN_IF_ERROR(AddExt(leaf.get(), issuer, NID_authority_key_identifier, "keyid"));
-  // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6).
-  ZM_ASSIGN_OR_RETURN(GeneralNamesPtr san, SpiffeSan(csr.identity));
-  if (X509_add1_ext_i2d(leaf.get(), NID_subject_alt_name, san.get(), /*crit=*/1,
+  // With an empty subject the SAN is critical (RFC 5280 4.2.1.6).
+  int san_critical = profile.subject_cn.empty() ? 1 : 0;
+  if (X509_add1_ext_i2d(leaf.get(), NID_subject_alt_name, profile.san, san_critical,
                         X509V3_ADD_DEFAULT) != 1) {
     return OpenSslError("X509_add1_ext_i2d(subjectAltName)");
   }
@@ -225,6 +263,46 @@ absl::StatusOr<std::vector<std::string>> CertificateAuthority::Sign(
   }
   ZM_ASSIGN_OR_RETURN(std::string leaf_pem, CertToPem(leaf.get()));
   return std::vector<std::string>{std::move(leaf_pem), root_pem_};
+}
+
+absl::StatusOr<std::vector<std::string>> CertificateAuthority::Sign(
+    std::string_view csr_pem, const SpiffeId& authorized, std::chrono::seconds ttl) const {
+  ZM_ASSIGN_OR_RETURN(ParsedCsr csr, ParseCsr(csr_pem));
+  if (csr.identity.trust_domain != trust_domain_) {
+    return absl::PermissionDeniedError(
+        StrCat("CSR for ", csr.identity.ToString(), " is outside trust domain ", trust_domain_));
+  }
+  if (csr.identity != authorized) {
+    return absl::PermissionDeniedError(StrCat("CSR asks for ", csr.identity.ToString(), ", only ",
+                                              authorized.ToString(), " is authorized"));
+  }
+  ZM_ASSIGN_OR_RETURN(GeneralNamesPtr san, SpiffeSan(csr.identity));
+  return SignLeaf(csr.public_key.get(),
+                  {.subject_cn = {},
+                   .san = san.get(),
+                   .key_usage = "critical,digitalSignature,keyAgreement",
+                   .ext_key_usage = "serverAuth,clientAuth"},
+                  std::min(ttl, kMaxTtl));
+}
+
+absl::StatusOr<std::vector<std::string>> CertificateAuthority::SignServer(
+    EVP_PKEY* public_key, const std::vector<std::string>& dns_names,
+    std::chrono::seconds ttl) const {
+  if (public_key == nullptr) return absl::InvalidArgumentError("server certificate: no key");
+  if (dns_names.empty()) return absl::InvalidArgumentError("server certificate: no DNS name");
+  for (const std::string& name : dns_names) {
+    if (!IsDnsName(name, /*allow_wildcard=*/true)) {
+      return absl::InvalidArgumentError(
+          StrCat("server certificate: \"", name, "\" is not a lower-case DNS name"));
+    }
+  }
+  ZM_ASSIGN_OR_RETURN(GeneralNamesPtr san, DnsSans(dns_names));
+  return SignLeaf(public_key,
+                  {.subject_cn = dns_names.front(),
+                   .san = san.get(),
+                   .key_usage = "critical,digitalSignature",
+                   .ext_key_usage = "serverAuth"},
+                  ttl);
 }
 
 }  // namespace zm::tls

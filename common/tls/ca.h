@@ -1,8 +1,10 @@
 #pragma once
 // The mesh certificate authority: a self-signed ECDSA P-256 root that signs workload
-// certificates for SPIFFE IDs (DESIGN 5 "Identity and certificates"). Who may obtain which
-// identity is decided by the caller (common/ca); this class only refuses a CSR that does not
-// ask for exactly the identity it was told to sign.
+// certificates for SPIFFE IDs (DESIGN 5 "Identity and certificates"), and the serving
+// certificate of a process that runs the CA (zmesh-ca), so that clients verify it with the
+// root they already trust. Who may obtain which identity is decided by the caller
+// (common/ca); this class only refuses a CSR that does not ask for exactly the identity it
+// was told to sign. The root key never leaves this class.
 
 #include <chrono>
 #include <string>
@@ -15,6 +17,11 @@
 #include "common/tls/spiffe.h"
 
 namespace zm::tls {
+
+// A DNS name as a certificate carries it (and Kubernetes names a node): an RFC 1123
+// subdomain — lower-case labels of letters, digits and inner hyphens, 63 characters a label
+// and 253 a name at most — and with `allow_wildcard`, also one behind a leading "*.".
+bool IsDnsName(std::string_view name, bool allow_wildcard);
 
 class CertificateAuthority {
  public:
@@ -46,6 +53,17 @@ class CertificateAuthority {
                                                 const SpiffeId& authorized,
                                                 std::chrono::seconds ttl) const;
 
+  // Signs `public_key` (only its public half is used) for a TLS server known by
+  // `dns_names`: refuses an empty list, a name that is not a lower-case DNS name (a leading
+  // "*." allowed) and a non-positive ttl. The leaf has DNS SANs only (subject CN = the first
+  // name), CA:FALSE, digitalSignature, serverAuth; serial and validity as for Sign, except
+  // that kMaxTtl does not apply (a serving certificate is issued once per process start):
+  // notAfter = now + ttl, never past the root's own notAfter. Returns the PEM chain
+  // {leaf, root}. Thread-safe.
+  absl::StatusOr<std::vector<std::string>> SignServer(EVP_PKEY* public_key,
+                                                      const std::vector<std::string>& dns_names,
+                                                      std::chrono::seconds ttl) const;
+
   const std::string& RootPem() const { return root_pem_; }
   X509* root() const { return cert_.get(); }
   const std::string& trust_domain() const { return trust_domain_; }
@@ -58,6 +76,14 @@ class CertificateAuthority {
         root_pem_(std::move(root_pem)),
         trust_domain_(std::move(trust_domain)),
         clock_(&clock) {}
+
+  // What sets one kind of leaf apart (defined in ca.cc).
+  struct LeafProfile;
+  // The one signing path of Sign and SignServer: a leaf for `public_key` with `profile`,
+  // valid from now - kClockSkew to now + ttl (capped by the root), signed by the root.
+  absl::StatusOr<std::vector<std::string>> SignLeaf(EVP_PKEY* public_key,
+                                                    const LeafProfile& profile,
+                                                    std::chrono::seconds ttl) const;
 
   static absl::StatusOr<CertificateAuthority> FromParts(X509Ptr cert, EvpPkeyPtr key,
                                                         std::string trust_domain,

@@ -137,17 +137,13 @@ class ClusterCaHarness {
     auto root = LoadOrCreateRoot(RootFilesIn(dir_.path()), "cluster.local", clock_);
     EXPECT_TRUE(root.ok()) << root.status();
     root_.emplace(std::move(*root));
-    auto key = tls::LoadPrivateKeyFile(RootFilesIn(dir_.path()).key);
-    EXPECT_TRUE(key.ok()) << key.status();
-    root_key_ = std::move(*key);
     auto tokens = StaticTokenFile::Load(tokens_path());
     EXPECT_TRUE(tokens.ok()) << tokens.status();
     tokens_ = std::move(*tokens);
     auto pods = ManifestNodeAuthorizer::Open(dir_ / "manifests", "cluster.local");
     EXPECT_TRUE(pods.ok()) << pods.status();
     pods_ = std::move(*pods);
-    auto server = ClusterCaServer::Start(*root_, root_key_.get(), *tokens_, *pods_, clock_,
-                                         {.listen = "127.0.0.1:0"});
+    auto server = ClusterCaServer::Start(*root_, *tokens_, *pods_, {.listen = "127.0.0.1:0"});
     EXPECT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
   }
@@ -163,7 +159,6 @@ class ClusterCaHarness {
   TempDir dir_;
   SystemClock clock_;
   std::optional<tls::CertificateAuthority> root_;
-  tls::EvpPkeyPtr root_key_;
   std::unique_ptr<StaticTokenFile> tokens_;
   std::unique_ptr<ManifestNodeAuthorizer> pods_;
   std::unique_ptr<ClusterCaServer> server_;

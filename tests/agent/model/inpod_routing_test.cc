@@ -75,6 +75,10 @@ class InpodRoutingTest : public ::testing::Test {
   std::string Sysctl() {
     return Shell("ip netns exec " + name_ + " cat /proc/sys/net/ipv4/tcp_fwmark_accept");
   }
+  // Kernel replies without a socket (RSTs) carry the mark of the packet they answer.
+  std::string Reflect() {
+    return Shell("ip netns exec " + name_ + " cat /proc/sys/net/ipv4/fwmark_reflect");
+  }
   bool Installed() {
     auto r = DeliveryRoutingInstalled(netns_.get());
     EXPECT_TRUE(r.ok()) << r.status();
@@ -95,11 +99,15 @@ TEST_F(InpodRoutingTest, InstallIdempotentRemove) {
   const std::string host_rules = Shell("ip rule show");
   const std::string host_rules6 = Shell("ip -6 rule show");
   const std::string host_sysctl = ReadHostFile("/proc/sys/net/ipv4/tcp_fwmark_accept");
+  const std::string host_reflect = ReadHostFile("/proc/sys/net/ipv4/fwmark_reflect");
   ASSERT_EQ(Sysctl(), "0\n");
+  ASSERT_EQ(Reflect(), "0\n");
   EXPECT_FALSE(Installed());
 
   absl::Status s = InstallDeliveryRouting(netns_.get());
   ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Reflect(), "1\n");
+  EXPECT_EQ(ReadHostFile("/proc/sys/net/ipv4/fwmark_reflect"), host_reflect);
   std::string rules = Ip("rule show");
   std::string routes = Ip("route show table 1337");
   EXPECT_EQ(Count(rules, kRule), 1) << rules;
@@ -134,6 +142,7 @@ TEST_F(InpodRoutingTest, InstallIdempotentRemove) {
   EXPECT_THAT(Ip("route show table 1337"), Not(HasSubstr("local")));
   EXPECT_THAT(Ip("-6 route show table 1337"), Not(HasSubstr("local")));
   EXPECT_EQ(Sysctl(), "0\n");
+  EXPECT_EQ(Reflect(), "0\n");
   EXPECT_FALSE(Installed());
 
   // Removing again is fine too.

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
+#include "common/base/status.h"
 #include "common/tls/csr.h"
 #include "common/tls/pem.h"
 #include "tests/common/tls/tls_test_util.h"
@@ -264,6 +267,119 @@ TEST_F(CaSignTest, NeverOutlivesTheRoot) {
   ASSERT_TRUE(chain.ok()) << chain.status();
   X509Ptr leaf = *CertFromPem((*chain)[0]);
   EXPECT_EQ(ASN1_TIME_compare(X509_get0_notAfter(leaf.get()), X509_get0_notAfter(ca_->root())), 0);
+}
+
+class CaSignServerTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<X509Ptr> SignServer(const std::vector<std::string>& names,
+                                     std::chrono::seconds ttl) {
+    ZM_ASSIGN_OR_RETURN(std::vector<std::string> chain, ca_->SignServer(key_.get(), names, ttl));
+    EXPECT_EQ(chain.size(), 2u);
+    EXPECT_EQ(chain.back(), ca_->RootPem());
+    return CertFromPem(chain.front());
+  }
+
+  FakeClock clock_;
+  tlstest::TestCa ca_{clock_};
+  EvpPkeyPtr key_ = *GenerateEcP256Key();
+};
+
+TEST_F(CaSignServerTest, RefusesAnEmptyNameList) {
+  auto leaf = SignServer({}, 1h);
+  ASSERT_FALSE(leaf.ok());
+  EXPECT_EQ(leaf.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(leaf.status().message(), HasSubstr("no DNS name"));
+}
+
+TEST_F(CaSignServerTest, RefusesANameThatIsNotALowerCaseDnsName) {
+  const std::string long_label = std::string(64, 'a') + ".svc";
+  std::string long_name;
+  while (long_name.size() < 254) long_name += "abcdefghi.";
+  long_name += "svc";
+  for (const std::string& bad :
+       {std::string(""), std::string("UPPER.svc"), std::string("a,IP:1.2.3.4"),
+        std::string("-x.svc"), std::string("x-.svc"), std::string("a..b"), std::string(".a"),
+        std::string("a."), std::string("*."), std::string("a.*.b"), std::string("a_b.svc"),
+        std::string("spiffe://cluster.local/ns/a/sa/b"), long_label, long_name}) {
+    auto leaf = SignServer({"zmesh-ca.zmesh-system.svc", bad}, 1h);
+    ASSERT_FALSE(leaf.ok()) << bad;
+    EXPECT_EQ(leaf.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(leaf.status().message(), HasSubstr("\"" + bad + "\" is not a lower-case DNS name"));
+  }
+}
+
+TEST_F(CaSignServerTest, ATtlBeyondTheRootEndsWithTheRoot) {
+  clock_.Advance(std::chrono::hours(24 * 3650 - 24));  // one day before the root expires
+  auto leaf = SignServer({"a.svc"}, std::chrono::hours(24 * 365));
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  EXPECT_EQ(ASN1_TIME_compare(X509_get0_notAfter(leaf->get()), X509_get0_notAfter(ca_->root())), 0);
+}
+
+TEST_F(CaSignServerTest, RefusesOnceTheRootHasExpired) {
+  clock_.Advance(std::chrono::hours(24 * 3651));
+  auto leaf = SignServer({"a.svc"}, 1h);
+  ASSERT_FALSE(leaf.ok());
+  EXPECT_EQ(leaf.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(leaf.status().message(), HasSubstr("CA root has expired"));
+}
+
+TEST_F(CaSignServerTest, RefusesNonPositiveTtlAndNoKey) {
+  auto zero = SignServer({"a.svc"}, 0s);
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(zero.status().message(), HasSubstr("ttl must be positive"));
+  auto no_key = ca_->SignServer(nullptr, {"a.svc"}, 1h);
+  ASSERT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CaSignServerTest, LeafHasTheServerProfile) {
+  clock_.Advance(1h);
+  // Longer than kMaxTtl: that cap is for workload certificates only.
+  const std::chrono::seconds ttl = std::chrono::hours(24 * 365);
+  auto leaf = SignServer({"zmesh-ca.zmesh-system.svc", "*.zmesh-ca.svc", "a-b.c0"}, ttl);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  X509* cert = leaf->get();
+
+  // DNS SANs only, in order; not critical, as the subject names the first.
+  int crit = -1;
+  GeneralNamesPtr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, nullptr)));
+  ASSERT_NE(names, nullptr);
+  EXPECT_EQ(crit, 0);
+  ASSERT_EQ(sk_GENERAL_NAME_num(names.get()), 3);
+  std::vector<std::string> dns;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
+    ASSERT_EQ(gn->type, GEN_DNS);
+    dns.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.dNSName)),
+                     static_cast<size_t>(ASN1_STRING_length(gn->d.dNSName)));
+  }
+  EXPECT_EQ(dns,
+            (std::vector<std::string>{"zmesh-ca.zmesh-system.svc", "*.zmesh-ca.svc", "a-b.c0"}));
+  EXPECT_FALSE(SpiffeIdOfCert(cert).ok());
+  char cn[64] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+  EXPECT_STREQ(cn, "zmesh-ca.zmesh-system.svc");
+  EXPECT_EQ(X509_check_host(cert, "zmesh-ca.zmesh-system.svc", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(cert, "x.zmesh-ca.svc", 0, 0, nullptr), 1);
+
+  EXPECT_EQ(X509_check_ca(cert), 0);
+  EXPECT_NE(X509_get_extension_flags(cert) & EXFLAG_BCONS, 0u);  // CA:FALSE present
+  EXPECT_EQ(X509_get_key_usage(cert), static_cast<uint32_t>(KU_DIGITAL_SIGNATURE));
+  EXPECT_EQ(X509_get_extended_key_usage(cert), static_cast<uint32_t>(XKU_SSL_SERVER));
+  // The key is the one given; the signature is the root's.
+  EvpPkeyPtr pub(X509_get_pubkey(cert));
+  EXPECT_EQ(EVP_PKEY_eq(pub.get(), key_.get()), 1);
+  EvpPkeyPtr root_pub(X509_get_pubkey(ca_->root()));
+  EXPECT_EQ(X509_verify(cert, root_pub.get()), 1);
+  // The validity and serial rules of workload leaves.
+  time_t now = ToTimeT(clock_.Now());
+  EXPECT_EQ(Asn1ToTimeT(X509_get0_notBefore(cert)), now - 60);
+  EXPECT_EQ(Asn1ToTimeT(X509_get0_notAfter(cert)), now + ttl.count());
+  BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr));
+  EXPECT_EQ(BN_num_bytes(serial.get()), 16);
+  EXPECT_FALSE(BN_is_negative(serial.get()));
 }
 
 }  // namespace
