@@ -10,6 +10,7 @@
 #include "common/base/netns.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
+#include "common/mesh/authorization.h"
 #include "common/mesh/workload.h"
 
 namespace zm::agent {
@@ -65,7 +66,9 @@ Agent::Agent(AgentOptions options, bpf::Datapath& datapath, ZdsServer& zds, PodN
 Agent::~Agent() = default;
 
 std::vector<EnrollTarget> Agent::Desired(const k8s::ManifestSnapshot& objects) {
-  auto shared = std::make_shared<const mesh::Snapshot>(mesh::BuildSnapshot(objects));
+  mesh::Snapshot built = mesh::BuildSnapshot(objects);
+  built.default_policy = options_.default_policy;
+  auto shared = std::make_shared<const mesh::Snapshot>(std::move(built));
   const mesh::Snapshot& snapshot = *shared;
   mesh_ = shared;
   if (mesh_listener_) mesh_listener_(shared);
@@ -75,6 +78,17 @@ std::vector<EnrollTarget> Agent::Desired(const k8s::ManifestSnapshot& objects) {
     if (!logged_errors_.count(e)) L().error("manifests: {}", e);
   }
   logged_errors_ = std::move(now);
+  // Warnings: the manifests' own, and how the node tunnel enforces each policy at L4 (HTTP
+  // fields, rejected policies failing closed), each logged once while it holds.
+  std::set<std::string> warnings(snapshot.warnings.begin(), snapshot.warnings.end());
+  for (const std::string& w :
+       mesh::BuildL4PolicySet(snapshot, options_.root_namespace)->warnings()) {
+    warnings.insert(StrCat("AuthorizationPolicy ", w));
+  }
+  for (const auto& w : warnings) {
+    if (!logged_warnings_.count(w)) L().warn("manifests: {}", w);
+  }
+  logged_warnings_ = std::move(warnings);
   std::vector<EnrollTarget> out;
   for (const EnrollmentDecision& d : DecideEnrollment(snapshot, options_.node)) {
     if (!d.enrolled || !d.workload) {

@@ -37,6 +37,12 @@ struct AgentOptions {
   std::string ca_socket;
   std::string trust_domain = "cluster.local";
   std::string config_socket;  // the config stream to ztunnel
+  // --default-policy: zero-trust makes mTLS STRICT by default and admits only same-namespace
+  // traffic unless a policy allows more (DESIGN §7); carried to ztunnel with the mesh.
+  mesh::DefaultPolicy default_policy = mesh::DefaultPolicy::kUpstream;
+  // Only for the agent's warnings about how ztunnel reads the policies (ztunnel has its own
+  // --root-namespace).
+  std::string root_namespace = std::string(mesh::kDefaultRootNamespace);
 };
 
 // What the admin thread shows; rebuilt by the control thread after every change.
@@ -99,6 +105,7 @@ class Agent {
   Enroller enroller_;
   std::vector<EnrollTarget> desired_;
   std::set<std::string> logged_errors_;
+  std::set<std::string> logged_warnings_;
   uint64_t reconciles_ = 0;
   pid_t ztunnel_pid_ = 0;
   size_t manifest_errors_ = 0;

@@ -208,6 +208,15 @@ int main(int argc, char** argv) {
   app.add_option("--trust-domain", opts.trust_domain)->capture_default_str();
   app.add_option("--config-socket", opts.config_socket,
                  "config stream socket for ztunnel (default /var/run/zmesh/<node>/config.sock)");
+  std::string default_policy = "upstream";
+  app.add_option("--default-policy", default_policy,
+                 "upstream (Istio's defaults) or zero-trust (STRICT mTLS mesh-wide; traffic only "
+                 "within a namespace unless an AuthorizationPolicy allows another)")
+      ->check(CLI::IsMember({"upstream", "zero-trust"}))
+      ->capture_default_str();
+  app.add_option("--root-namespace", opts.root_namespace,
+                 "mesh-wide policy namespace (as ztunnel's; used for warnings)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level)->capture_default_str();
   app.add_option("--log-format", log_format, "text|json")->capture_default_str();
   auto* uninstall = app.add_subcommand(
@@ -221,6 +230,8 @@ int main(int argc, char** argv) {
   zm::ConfigureLogging(log_level,
                        log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
   if (opts.admin_addr.empty()) opts.admin_addr = "127.0.0.1:15030";
+  opts.default_policy = default_policy == "zero-trust" ? zm::mesh::DefaultPolicy::kZeroTrust
+                                                       : zm::mesh::DefaultPolicy::kUpstream;
   opts.pin_dir = pin_root + "/" + opts.node;
   if (opts.zds_socket.empty()) opts.zds_socket = "/var/run/zmesh/" + opts.node + "/zds.sock";
   if (opts.ca_socket.empty()) opts.ca_socket = "/var/run/zmesh/" + opts.node + "/ca.sock";

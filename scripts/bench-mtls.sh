@@ -463,12 +463,8 @@ peer_row haproxy hclient
 # One mesh root for both agents, as a cluster shares one (else the nodes' HBONE peers cannot
 # verify each other). Agents without --ca-cert predate HBONE and need none.
 if "$ZMESH_BIN/zmesh-agent" --help 2>&1 | grep -q -- --ca-cert; then
-  mkdir -p "$PKI/mesh-root"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=zmesh-bench mesh root" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$PKI/mesh-root/root-key.pem" -out "$PKI/mesh-root/root-cert.pem" >>"$STATE/logs/pki.log" 2>&1 ||
-    die "openssl: cannot make the mesh root (see $STATE/logs/pki.log)"
-  chmod 600 "$PKI/mesh-root/root-key.pem"
+  make_mesh_root "$PKI/mesh-root" "/O=zmesh-bench mesh root" ||
+    die "openssl: cannot make the mesh root"
   export ZMESH_AGENT_EXTRA_ARGS="${ZMESH_AGENT_EXTRA_ARGS:-} --ca-cert $PKI/mesh-root/root-cert.pem --ca-key $PKI/mesh-root/root-key.pem"
 fi
 say "zmesh: starting agent + ztunnel on node1 and node2"

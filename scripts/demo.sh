@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# zmesh demo: two lab nodes, an enrolled namespace and a legacy one; pod-to-pod traffic across
-# nodes inside HBONE (mutual TLS 1.3 between the pods' SPIFFE identities), proven on the wire.
+# zmesh demo: two lab nodes, two enrolled namespaces and a legacy one; pod-to-pod traffic across
+# nodes inside HBONE (mutual TLS 1.3 between the pods' SPIFFE identities), proven on the wire;
+# PeerAuthentication STRICT; an AuthorizationPolicy denying a cross-namespace caller, with
+# `zmeshctl explain` saying why.
 # Run as root after building (make demo); binaries from ${ZMESH_BIN:-build/bin}.
 # Everything is torn down on exit, also on failure or Ctrl-C. Exit status: 0 when every step
 # that should work did.
@@ -70,16 +72,18 @@ done
 # ---------------------------------------------------------------------------------------------
 step "Build a two-node lab" \
   "A node is a network namespace with a bridge and a cgroup v2 subtree, linked to the other node;" \
-  "each pod is a netns on a veth into its node. Namespace demo carries" \
+  "each pod is a netns on a veth into its node. Namespaces demo and shop carry" \
   "zmesh.io/dataplane-mode=ambient; legacy does not. client runs as service account 'client' on" \
-  "node1, server as 'server' on node2."
+  "node1, server as 'server' on node2; shop/buyer (node1) is another namespace's workload."
 spec=$(mktemp)
 cat >"$spec" <<'SPEC'
 node node1
 node node2
 namespace demo ambient
+namespace shop ambient
 namespace legacy
 pod demo/client node1 sa=client
+pod shop/buyer node1 sa=buyer
 pod legacy/legacy node1
 pod demo/server node2 sa=server
 pod legacy/legacy-web node2
@@ -89,8 +93,8 @@ run "$LAB" up "$PREFIX" "$spec" || die "lab.sh up"
 rm -f "$spec"
 # shellcheck disable=SC1091
 source "$STATE/env"
-printf '   node1: client %s  legacy %s     node2: server %s  legacy-web %s\n' \
-  "$POD_CLIENT_IP" "$POD_LEGACY_IP" "$POD_SERVER_IP" "$POD_LEGACY_WEB_IP"
+printf '   node1: client %s  buyer %s  legacy %s     node2: server %s  legacy-web %s\n' \
+  "$POD_CLIENT_IP" "$POD_BUYER_IP" "$POD_LEGACY_IP" "$POD_SERVER_IP" "$POD_LEGACY_WEB_IP"
 
 step "Start the apps" "A small HTTP server (whoami) in server and legacy-web answers with the peer address it sees."
 "$LAB" spawn "$PREFIX" server web -- python3 "$HELPERS/whoami.py" http 8080 >/dev/null
@@ -206,10 +210,49 @@ echo "   applied PeerAuthentication demo/strict (mtls.mode STRICT)"
 refused() { ! "$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 -o /dev/null "http://$POD_SERVER_IP:8080/" 2>/dev/null; }
 poll 10 refused || die "plaintext still accepted under STRICT"
 "$LAB" exec "$PREFIX" legacy -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/" 2>&1 | sed 's/^/   legacy: /' || true
-zt_lines node2 "refused:" "mTLS is STRICT" | tail -n 1 | sed 's/^/   | /'
+zt_lines node2 "result=mtls-required" "mTLS is STRICT" | tail -n 1 | sed 's/^/   | /'
 cbody=$("$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "HBONE refused under STRICT"
 echo "   client: $cbody"
 ok "plaintext refused, HBONE served"
+
+step "AuthorizationPolicy: only namespace demo may call the server" \
+  "Istio's own YAML. node2's ztunnel checks every HBONE CONNECT against the caller's verified SPIFFE" \
+  "identity: shop/buyer (another namespace) gets a 401 on its CONNECT and a reset; the app never sees" \
+  "it. demo/client is still served. zmeshctl explain evaluates the same policies offline."
+buyer_id=spiffe://cluster.local/ns/shop/sa/buyer
+bbody=$(run "$LAB" exec "$PREFIX" buyer -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "curl buyer -> server (no policy yet)"
+echo "   buyer (no policy yet): $bbody"
+cat >"$STATE/manifests/.ap.tmp" <<'YAML'
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: only-demo, namespace: demo}
+spec:
+  selector: {matchLabels: {app: server}}
+  action: ALLOW
+  rules:
+  - from: [{source: {namespaces: [demo]}}]
+YAML
+# (lab pods carry app=<pod name>: the selector picks demo/server.)
+mv "$STATE/manifests/.ap.tmp" "$STATE/manifests/ap-only-demo.yaml"
+echo "   applied AuthorizationPolicy demo/only-demo (ALLOW from namespaces [demo])"
+deny_before=$(zt_count node2 result=policy-denied "peer=$buyer_id")
+buyer_denied() { ! "$LAB" exec "$PREFIX" buyer -- curl -sS --max-time 5 -o /dev/null "http://$POD_SERVER_IP:8080/" 2>/dev/null; }
+poll 10 buyer_denied || die "shop/buyer still reaches the server"
+"$LAB" exec "$PREFIX" buyer -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/" 2>&1 | sed 's/^/   buyer: /' || true
+poll 10 zt_more "$deny_before" node2 result=policy-denied "peer=$buyer_id" || die "no deny line in node2's ztunnel log"
+echo "   node2 ztunnel:"
+zt_lines node2 result=policy-denied "peer=$buyer_id" | tail -n 1 | sed 's/^/   | /'
+cbody=$("$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || die "demo/client denied"
+echo "   client: $cbody"
+run "$ZMESH_BIN/zmeshctl" explain --manifests "$STATE/manifests" --to demo/server --port 8080 \
+  --from-principal cluster.local/ns/shop/sa/buyer | sed 's/^/   /' || die "zmeshctl explain"
+verdict=$("$ZMESH_BIN/zmeshctl" explain --manifests "$STATE/manifests" --to demo/server --port 8080 \
+  --from-principal cluster.local/ns/shop/sa/buyer -o json) || die "zmeshctl explain -o json"
+echo "   -o json: $verdict"
+[[ $verdict == *'"decision":"deny"'* ]] || die "explain does not say deny"
+grep '^zmesh_authorization_denials_total' <<<"$(in_node node2 curl -sS --max-time 5 http://127.0.0.1:15020/metrics)" |
+  sed 's/^/   | /' || die "no zmesh_authorization_denials_total series"
+ok "cross-namespace call denied at node2's ztunnel; explain agrees"
 
 step "What the kernel holds: zmeshctl bpf pods (node1)" "Per enrolled pod: netns cookie, IPs, outbound/inbound capture, ztunnel listener, sk_lookup link."
 run "$ZMESH_BIN/zmeshctl" bpf pods --node "$PREFIX-node1" || die "zmeshctl bpf pods"

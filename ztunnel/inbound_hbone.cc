@@ -6,6 +6,7 @@
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
+#include "ztunnel/authorizer.h"
 #include "ztunnel/hbone/server_session.h"
 #include "ztunnel/hbone/tls_transport.h"
 #include "ztunnel/mesh_state.h"
@@ -23,6 +24,9 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
     Clock::time_point start;
     Endpoint dst;
     int32_t h2_id;
+    uint64_t authz_handle = 0;  // tracked by the authorizer until the stream ends
+    bool revoked = false;       // policy now denies it
+    std::weak_ptr<hbone::HboneStream> stream;
   };
 
  public:
@@ -113,6 +117,29 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
       AccessLog(*st, 0, 0, FailureName(FailureReason::kLoopGuard));
       return;
     }
+    if (Authorizer* authz = proxy_.authorizer()) {
+      auto admission =
+          authz->Admit(InboundConnection{.id = st->id,
+                                         .pod = pod_,
+                                         .peer = peer_,
+                                         .src = *src_,
+                                         .dst = req.target,
+                                         .dir = "inbound-hbone"},
+                       [weak = std::weak_ptr<StreamInfo>(st), ex = executor_](const std::string&) {
+                         asio::dispatch(ex, [weak] {
+                           auto st = weak.lock();
+                           if (!st || st->revoked) return;
+                           st->revoked = true;
+                           st->authz_handle = 0;
+                           if (auto stream = st->stream.lock()) stream->Reset();
+                         });
+                       });
+      if (!admission.allowed) {
+        resp.Reject(401);  // the authorizer logged and counted it
+        return;
+      }
+      st->authz_handle = admission.handle;
+    }
     proxy_.ConnectUpstream(
         *pod_, Direction::kInbound, req.target, src_->ip, executor_,
         [self = shared_from_this(), st, resp](std::optional<UpstreamFailure> failure,
@@ -122,9 +149,23 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
         });
   }
 
+  void ReleaseAuthz(StreamInfo& st) {
+    if (st.authz_handle == 0) return;
+    if (Authorizer* authz = proxy_.authorizer()) authz->Release(st.authz_handle);
+    st.authz_handle = 0;
+  }
+
   void OnUpstream(std::shared_ptr<StreamInfo> st, std::optional<UpstreamFailure> failure,
                   asio::ip::tcp::socket upstream, hbone::Responder resp) {
+    if (st->revoked && !failure) {
+      // Denied while connecting (counted by the authorizer).
+      hbone::ResetSocket(upstream);
+      resp.Reject(401);
+      AccessLog(*st, 0, 0, "policy-revoked");
+      return;
+    }
     if (failure) {
+      ReleaseAuthz(*st);
       Log("proxy").info("conn={} dir=inbound-hbone pod={} peer={} connect to {} failed: {}, 503",
                         st->id, pod_->DisplayName(), peer_, st->dst.ToString(), failure->detail);
       proxy_.metrics().CountFailure(failure->reason);
@@ -151,8 +192,10 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
     }
     auto series = proxy_.metrics().Tcp(labels);
     series->opened.fetch_add(1, std::memory_order_relaxed);
+    st->stream = resp.stream();
     resp.Accept(std::move(upstream),
                 [self = shared_from_this(), keep = st, series](const hbone::StreamResult& r) {
+                  self->ReleaseAuthz(*keep);
                   series->sent_bytes.fetch_add(r.bytes_to_socket, std::memory_order_relaxed);
                   series->received_bytes.fetch_add(r.bytes_to_stream, std::memory_order_relaxed);
                   series->closed.fetch_add(1, std::memory_order_relaxed);
@@ -160,7 +203,8 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
                     Log("proxy").debug("conn={} stream ended: {} ({})", keep->id, r.result,
                                        r.detail);
                   }
-                  self->AccessLog(*keep, r.bytes_to_socket, r.bytes_to_stream, r.result);
+                  self->AccessLog(*keep, r.bytes_to_socket, r.bytes_to_stream,
+                                  keep->revoked ? "policy-revoked" : r.result);
                 });
   }
 

@@ -9,17 +9,18 @@
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
+#include "common/config/config_client.h"
 #include "common/http/http_server.h"
 #include "ztunnel/admin.h"
+#include "ztunnel/authorizer.h"
+#include "ztunnel/identity/ca_client.h"
+#include "ztunnel/identity/cert_manager.h"
 #include "ztunnel/inbound_hbone.h"
 #include "ztunnel/mesh_state.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/outbound_hbone.h"
 #include "ztunnel/proxy.h"
 #include "ztunnel/workers.h"
-#include "common/config/config_client.h"
-#include "ztunnel/identity/ca_client.h"
-#include "ztunnel/identity/cert_manager.h"
 #include "ztunnel/workload_identities.h"
 #include "ztunnel/workload_manager.h"
 #include "ztunnel/zds_client.h"
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
   Metrics metrics;
   Readiness readiness;
   Workers workers(workers_n);
-  Proxy proxy(ProxyConfig{.root_namespace = root_namespace}, metrics);
+  Proxy proxy(ProxyConfig{}, metrics);
   WorkloadManager manager(workers, proxy, metrics, readiness);
   // Certificates for the identities of the pods served, from the CA, on a thread of their own.
   GrpcCaClient ca(ca_address, {.root_cert_file = ca_root_cert, .token_file = ca_token_file});
@@ -96,19 +97,34 @@ int main(int argc, char** argv) {
   // The mesh from the agent: full snapshot, then deltas, swapped atomically. Outbound routing
   // and PeerAuthentication read it; until the first snapshot both fail closed and ztunnel is
   // not ready.
-  MeshState mesh;
+  MeshState mesh(root_namespace);
+  // Inbound authorization; every new view re-checks the live connections (closing those the
+  // new policy denies).
+  Authorizer authorizer(mesh, metrics);
   static constexpr const char* kConfigTask = "config-snapshot";
   readiness.AddPending(kConfigTask);
+  std::vector<std::string> last_policy_warnings;  // config thread only
   zm::config::ConfigClient config(
       {.target = config_address, .node = node, .client_name = "ztunnel"},
-      [&mesh, &readiness](const zm::config::ConfigClient::Update& u) {
+      [&mesh, &readiness, &authorizer,
+       &last_policy_warnings](const zm::config::ConfigClient::Update& u) {
         mesh.Update(u.snapshot);
         readiness.Done(kConfigTask);
-        zm::Log("config").info("mesh version {} ({}): {} workloads, {} services, {} peer "
-                               "authentications",
-                               u.version, u.full ? "full" : "delta", u.snapshot->workloads.size(),
-                               u.snapshot->services.size(),
-                               u.snapshot->peer_authentications.size());
+        auto view = mesh.Current();
+        zm::Log("config").info(
+            "mesh version {} ({}): {} workloads, {} services, {} peer authentications, {} "
+            "authorization policies ({} rejected), default policy {}",
+            u.version, u.full ? "full" : "delta", u.snapshot->workloads.size(),
+            u.snapshot->services.size(), u.snapshot->peer_authentications.size(),
+            u.snapshot->authorization_policies.size(),
+            u.snapshot->rejected_authorization_policies.size(),
+            u.snapshot->default_policy == zm::mesh::DefaultPolicy::kZeroTrust ? "zero-trust"
+                                                                              : "upstream");
+        if (view && view->policies().warnings() != last_policy_warnings) {
+          last_policy_warnings = view->policies().warnings();
+          for (const std::string& w : last_policy_warnings) zm::Log("authz").warn("{}", w);
+        }
+        authorizer.Recheck();
       });
   // Both HBONE ends present the pod's own certificate from the certificate manager.
   HboneCredentialSource credentials{
@@ -120,6 +136,7 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < workers.size(); ++i) outbound.AddWorker(workers.ctx(i));
   outbound.Install();
   proxy.SetMesh(&mesh);
+  proxy.SetAuthorizer(&authorizer);
   config.Start();
   ZdsClient zds(control, {.socket_path = zds_socket}, identities);
   zm::http::HttpServer http(control, AdminHandler(metrics, readiness, &certs));

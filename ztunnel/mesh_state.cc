@@ -1,5 +1,7 @@
 #include "ztunnel/mesh_state.h"
 
+#include "common/mesh/authorization.h"
+
 namespace zm::ztunnel {
 namespace {
 
@@ -17,8 +19,12 @@ const T* Lookup(const std::map<IpAddr, const T*>& index, const IpAddr& ip) {
 
 }  // namespace
 
-MeshView::MeshView(std::shared_ptr<const mesh::Snapshot> snapshot)
-    : snapshot_(std::move(snapshot)) {
+MeshView::MeshView(std::shared_ptr<const mesh::Snapshot> snapshot, std::string root_namespace,
+                   uint64_t generation)
+    : snapshot_(std::move(snapshot)),
+      root_namespace_(std::move(root_namespace)),
+      generation_(generation),
+      policies_(mesh::BuildL4PolicySet(*snapshot_, root_namespace_)) {
   for (const mesh::Workload& w : snapshot_->workloads) {
     by_uid_.emplace(w.uid, &w);
     if (w.terminal()) continue;
@@ -46,9 +52,15 @@ const mesh::Workload* MeshView::WorkloadByUid(const std::string& uid) const {
 }
 
 void MeshState::Update(std::shared_ptr<const mesh::Snapshot> snapshot) {
-  auto view = std::make_shared<const MeshView>(std::move(snapshot));
+  uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    generation = ++generation_;
+  }
+  // Built outside the lock: readers keep the previous view meanwhile.
+  auto view = std::make_shared<const MeshView>(std::move(snapshot), root_namespace_, generation);
   std::lock_guard lock(mu_);
-  view_ = std::move(view);
+  if (!view_ || view_->generation() < generation) view_ = std::move(view);
 }
 
 std::shared_ptr<const MeshView> MeshState::Current() const {

@@ -9,16 +9,26 @@
 #include <mutex>
 #include <string>
 
+#include "common/authz/engine.h"
 #include "common/base/ip.h"
+#include "common/mesh/peer_authentication.h"
 #include "common/mesh/workload.h"
 
 namespace zm::ztunnel {
 
 class MeshView {
  public:
-  explicit MeshView(std::shared_ptr<const mesh::Snapshot> snapshot);
+  // `root_namespace`: the mesh-wide namespace of PeerAuthentication and AuthorizationPolicy.
+  explicit MeshView(std::shared_ptr<const mesh::Snapshot> snapshot,
+                    std::string root_namespace = std::string(mesh::kDefaultRootNamespace),
+                    uint64_t generation = 1);
 
   const mesh::Snapshot& snapshot() const { return *snapshot_; }
+  // The AuthorizationPolicies compiled for L4 (the node tunnel).
+  const authz::PolicySet& policies() const { return *policies_; }
+  const std::string& root_namespace() const { return root_namespace_; }
+  // Increases with every update (1 for the first).
+  uint64_t generation() const { return generation_; }
   // The running workload with this IP; nullptr when none or when several claim it (identity
   // is never guessed from an ambiguous address).
   const mesh::Workload* WorkloadByIp(const IpAddr& ip) const;
@@ -30,6 +40,9 @@ class MeshView {
 
  private:
   std::shared_ptr<const mesh::Snapshot> snapshot_;
+  std::string root_namespace_;
+  uint64_t generation_;
+  std::shared_ptr<const authz::PolicySet> policies_;
   std::map<IpAddr, const mesh::Workload*> by_ip_;  // nullptr value: ambiguous
   std::map<IpAddr, const mesh::Service*> by_vip_;  // nullptr value: ambiguous
   std::map<std::string, const mesh::Workload*> by_uid_;
@@ -37,14 +50,18 @@ class MeshView {
 
 class MeshState {
  public:
-  // Indexes `snapshot` and makes it current.
+  explicit MeshState(std::string root_namespace = std::string(mesh::kDefaultRootNamespace))
+      : root_namespace_(std::move(root_namespace)) {}
+  // Indexes `snapshot` (and compiles its policies) and makes it current.
   void Update(std::shared_ptr<const mesh::Snapshot> snapshot);
   // Null until the first snapshot arrived.
   std::shared_ptr<const MeshView> Current() const;
 
  private:
+  const std::string root_namespace_;
   mutable std::mutex mu_;
   std::shared_ptr<const MeshView> view_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace zm::ztunnel

@@ -56,6 +56,8 @@ std::string_view FailureName(FailureReason r) {
       return "hbone-rejected";
     case FailureReason::kMtlsRequired:
       return "mtls-required";
+    case FailureReason::kPolicyDenied:
+      return "policy-denied";
     case FailureReason::kCount:
       break;
   }
@@ -71,6 +73,17 @@ std::shared_ptr<TcpSeries> Metrics::Tcp(const TcpLabels& labels) {
   auto& slot = tcp_[labels];
   if (!slot) slot = std::make_shared<TcpSeries>();
   return slot;
+}
+
+void Metrics::CountDenial(const DenialLabels& labels) {
+  std::lock_guard lock(mu_);
+  ++denials_[labels];
+}
+
+uint64_t Metrics::Denials(const DenialLabels& labels) const {
+  std::lock_guard lock(mu_);
+  auto it = denials_.find(labels);
+  return it == denials_.end() ? 0 : it->second;
 }
 
 std::string Metrics::Render() const {
@@ -96,6 +109,16 @@ std::string Metrics::Render() const {
         out += StrCat(f.name, "{", LabelText(labels), "} ",
                       (series.get()->*f.field).load(std::memory_order_relaxed), "\n");
       }
+    }
+    out +=
+        "# HELP zmesh_authorization_denials_total Connections denied by AuthorizationPolicy "
+        "(policy=\"unknown\": no ALLOW policy matched).\n"
+        "# TYPE zmesh_authorization_denials_total counter\n";
+    for (const auto& [l, n] : denials_) {
+      out += StrCat("zmesh_authorization_denials_total{hop=\"ztunnel\",policy=\"", Escape(l.policy),
+                    "\",destination_workload=\"", Escape(l.destination_workload),
+                    "\",destination_workload_namespace=\"", Escape(l.destination_namespace), "\"} ",
+                    n, "\n");
     }
   }
   out +=

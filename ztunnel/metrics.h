@@ -28,6 +28,7 @@ enum class FailureReason {
   kHboneConnect,   // the HBONE connection failed: connect, TLS, secure naming, HTTP/2
   kHboneRejected,  // the peer answered the CONNECT with a status other than 200
   kMtlsRequired,   // plaintext inbound refused: PeerAuthentication STRICT
+  kPolicyDenied,   // inbound refused (or a live connection closed) by AuthorizationPolicy
   kCount,
 };
 std::string_view FailureName(FailureReason r);
@@ -53,6 +54,14 @@ struct TcpSeries {
   std::atomic<uint64_t> received_bytes{0};  // server -> client (response direction)
 };
 
+// One label set of zmesh_authorization_denials_total.
+struct DenialLabels {
+  std::string policy;  // "ns/name"; empty: no policy matched (default deny)
+  std::string destination_workload;
+  std::string destination_namespace;
+  auto operator<=>(const DenialLabels&) const = default;
+};
+
 class Metrics {
  public:
   // Looked up once per connection (takes a mutex); the returned counters are atomics.
@@ -64,6 +73,9 @@ class Metrics {
     return failures_[static_cast<size_t>(r)].load(std::memory_order_relaxed);
   }
   void SetWorkloads(int64_t n) { workloads_.store(n, std::memory_order_relaxed); }
+  // A connection denied by AuthorizationPolicy (takes a mutex; denials are the slow path).
+  void CountDenial(const DenialLabels& labels);
+  uint64_t Denials(const DenialLabels& labels) const;
 
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
@@ -72,6 +84,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<TcpLabels, std::shared_ptr<TcpSeries>> tcp_;
   std::array<std::atomic<uint64_t>, static_cast<size_t>(FailureReason::kCount)> failures_{};
+  std::map<DenialLabels, uint64_t> denials_;  // under mu_
   std::atomic<int64_t> workloads_{0};
 };
 

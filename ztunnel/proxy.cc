@@ -7,6 +7,7 @@
 #include "common/base/status.h"
 #include "common/base/strings.h"
 #include "common/http/asio_util.h"
+#include "ztunnel/authorizer.h"
 #include "ztunnel/mesh_state.h"
 #include "ztunnel/outbound_hbone.h"
 #include "ztunnel/relay.h"
@@ -80,42 +81,46 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Fail(FailureReason::kLoopGuard, /*reset=*/false);
         return;
       }
-      if (const MeshState* mesh = proxy_.mesh()) {
-        if (auto refusal = CheckPlaintext(*mesh)) {
-          Log("proxy").info("conn={} dir=inbound pod={} src={} dst={} refused: {}", id_,
-                            pod_->DisplayName(), EndpointText(src_), dst_->ToString(),
-                            refusal->detail);
-          Fail(refusal->reason, /*reset=*/true);
+      if (Authorizer* authz = proxy_.authorizer()) {
+        auto admission = authz->Admit(
+            InboundConnection{.id = id_, .pod = pod_, .src = *src_, .dst = *dst_},
+            [weak = weak_from_this(), ex = client_.get_executor()](const std::string& why) {
+              asio::dispatch(ex, [weak, why] {
+                if (auto self = weak.lock()) self->Revoke(why);
+              });
+            });
+        if (!admission.allowed) {
+          // Authorizer logged and counted it; a reset, never an answer.
+          CloseRefused();
           return;
         }
+        authz_handle_ = admission.handle;
       }
     }
     Connect();
   }
 
  private:
-  // PeerAuthentication for plaintext to this pod's port (policy-semantics §3.3): refused under
-  // STRICT, and (fail closed) while the pod's mode cannot be known.
-  std::optional<UpstreamFailure> CheckPlaintext(const MeshState& mesh) const {
-    auto view = mesh.Current();
-    if (!view) {
-      return UpstreamFailure{FailureReason::kNoConfig, "no mesh configuration from the agent yet"};
-    }
-    const mesh::Workload* w = view->WorkloadByUid(pod_->uid);
-    if (w == nullptr) {
-      return UpstreamFailure{FailureReason::kNoConfig,
-                             StrCat("pod ", pod_->DisplayName(), " (", pod_->uid,
-                                    ") is not in the mesh configuration yet")};
-    }
-    mesh::MtlsDecision d = mesh::ExplainMtlsMode(view->snapshot(), *w, dst_->port,
-                                                 proxy_.config().root_namespace,
-                                                 proxy_.config().default_policy);
-    if (mesh::PlaintextAllowed(d.mode)) return std::nullopt;
-    return UpstreamFailure{
-        FailureReason::kMtlsRequired,
-        StrCat("plaintext to port ", dst_->port, " but mTLS is ", mesh::MtlsModeName(d.mode),
-               " (", mesh::MtlsLevelName(d.level),
-               d.policy.empty() ? std::string() : StrCat(" PeerAuthentication ", d.policy), ")")};
+  // Policy now denies this (inbound) connection: end it with a RST, now or as soon as the
+  // upstream connect completes.
+  void Revoke(const std::string& why) {
+    if (revoked_) return;
+    revoked_ = true;
+    authz_handle_ = 0;  // the authorizer already forgot it
+    if (auto relay = relay_.lock()) relay->Cancel("policy-revoked", why);
+  }
+
+  // A refused inbound connection: RST, no access-log line (the authorizer wrote it).
+  void CloseRefused() {
+    asio::error_code ignored;
+    if (client_.is_open()) SetLingerZero(client_.native_handle());
+    client_.close(ignored);
+  }
+
+  void ReleaseAuthz() {
+    if (authz_handle_ == 0) return;
+    if (Authorizer* authz = proxy_.authorizer()) authz->Release(authz_handle_);
+    authz_handle_ = 0;
   }
 
   void OpenHbone(OutboundHbone& out) {
@@ -179,6 +184,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnConnect(std::optional<UpstreamFailure> failure, asio::ip::tcp::socket upstream) {
+    if (revoked_ && !failure) {
+      asio::error_code ignored;
+      SetLingerZero(upstream.native_handle());
+      upstream.close(ignored);
+      // Counted by the authorizer when it revoked the connection.
+      SetLingerZero(client_.native_handle());
+      client_.close(ignored);
+      AccessLog(0, 0, "policy-revoked");
+      return;
+    }
     if (failure) {
       if (failure->reason == FailureReason::kUpstreamSocket) {
         Log("proxy").warn("conn={} dir={} pod={} upstream socket: {}", id_, DirectionName(dir_),
@@ -196,19 +211,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     series->opened.fetch_add(1, std::memory_order_relaxed);
     Log("proxy").debug("conn={} dir={} pod={} connected {} -> {}", id_, DirectionName(dir_),
                        pod_->DisplayName(), EndpointText(src_), dst_->ToString());
-    Relay::Start(std::move(client_), std::move(upstream_), series,
-                 [self = shared_from_this(), series](const RelayResult& r) {
-                   series->closed.fetch_add(1, std::memory_order_relaxed);
-                   if (r.result != "ok") {
-                     Log("proxy").debug("conn={} relay ended: {} ({})", self->id_, r.result,
-                                        r.detail);
-                   }
-                   self->AccessLog(r.bytes_sent, r.bytes_received, r.result);
-                 });
+    relay_ = Relay::Start(std::move(client_), std::move(upstream_), series,
+                          [self = shared_from_this(), series](const RelayResult& r) {
+                            self->ReleaseAuthz();
+                            series->closed.fetch_add(1, std::memory_order_relaxed);
+                            if (r.result != "ok") {
+                              Log("proxy").debug("conn={} relay ended: {} ({})", self->id_,
+                                                 r.result, r.detail);
+                            }
+                            self->AccessLog(r.bytes_sent, r.bytes_received, r.result);
+                          });
   }
 
   // A connection that never reached its upstream: RST (or plain close) the client.
   void Fail(FailureReason reason, bool reset) {
+    ReleaseAuthz();
     proxy_.metrics().CountFailure(reason);
     asio::error_code ignored;
     if (reset && client_.is_open()) SetLingerZero(client_.native_handle());
@@ -237,6 +254,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<Endpoint> dst_;
   OutboundRoute route_;  // outbound with a router: where it goes and why
   std::string via_;      // access-log fields of the route (" via=hbone peer=... service=...")
+  uint64_t authz_handle_ = 0;  // inbound: tracked by the authorizer until it ends
+  bool revoked_ = false;
+  std::weak_ptr<Relay> relay_;
 };
 
 // One upstream connect attempt with its timeout (Proxy::ConnectUpstream).

@@ -24,6 +24,7 @@ namespace zm::ztunnel {
 struct HboneTlsCache;  // inbound_hbone.h
 class OutboundHbone;  // outbound_hbone.h
 class MeshState;      // mesh_state.h
+class Authorizer;     // authorizer.h
 
 // What workers know about a pod: immutable once built, shared by its listeners and
 // connections (a connection may outlive the pod's listeners).
@@ -47,9 +48,6 @@ struct ProxyConfig {
   // Seams over the kernel for in-process tests: where a captured connection was going.
   DstLookup outbound_dst = OriginalDst;   // getsockopt(SO_ORIGINAL_DST)
   DstLookup inbound_dst = LocalEndpoint;  // getsockname (sk_lookup keeps the original)
-  // PeerAuthentication (policy-semantics §3) for inbound plaintext, when a mesh is set.
-  std::string root_namespace = std::string(mesh::kDefaultRootNamespace);
-  mesh::DefaultPolicy default_policy = mesh::DefaultPolicy::kUpstream;
 };
 
 // The outcome of ConnectUpstream: a connected socket, or why not (reason + words).
@@ -79,10 +77,14 @@ class Proxy {
   // connection passes through as plain TCP to its original destination (in-process tests).
   void SetOutbound(OutboundHbone* outbound) { outbound_ = outbound; }
   OutboundHbone* outbound() const { return outbound_; }
-  // The mesh, for PeerAuthentication on inbound plaintext; null: plaintext is not checked
-  // (in-process tests). With a mesh, plaintext is refused until the first snapshot arrives.
+  // The mesh (source workloads of inbound metrics).
   void SetMesh(const MeshState* mesh) { mesh_ = mesh; }
   const MeshState* mesh() const { return mesh_; }
+  // Inbound authorization (PeerAuthentication for plaintext, AuthorizationPolicy for both);
+  // null: inbound is not checked (in-process tests of the relay). With one, inbound is refused
+  // until the first mesh snapshot arrives.
+  void SetAuthorizer(Authorizer* authorizer) { authorizer_ = authorizer; }
+  Authorizer* authorizer() const { return authorizer_; }
 
   // Connects an upstream socket to `dst` for `pod`, created in the pod's netns. Outbound: the
   // ztunnel mark. Inbound delivery: the delivery mark, IP_TRANSPARENT and bound to `client_ip`
@@ -103,6 +105,7 @@ class Proxy {
   HboneHandler hbone_handler_;
   OutboundHbone* outbound_ = nullptr;
   const MeshState* mesh_ = nullptr;
+  Authorizer* authorizer_ = nullptr;
 };
 
 enum class ListenerKind { kOutbound, kInbound, kHbone };

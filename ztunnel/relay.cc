@@ -4,12 +4,27 @@
 
 namespace zm::ztunnel {
 
-void Relay::Start(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
-                  std::shared_ptr<TcpSeries> series, Done done) {
+std::shared_ptr<Relay> Relay::Start(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
+                                    std::shared_ptr<TcpSeries> series, Done done) {
   auto relay = std::make_shared<Relay>(std::move(client), std::move(server), std::move(series),
                                        std::move(done));
   relay->Read(0);
   relay->Read(1);
+  return relay;
+}
+
+void Relay::Cancel(std::string result, std::string detail) {
+  if (finished_) return;
+  finished_ = true;
+  result_.result = std::move(result);
+  result_.detail = std::move(detail);
+  for (Side side : {kClient, kServer}) {
+    if (sock(side).is_open()) SetLingerZero(sock(side).native_handle());
+  }
+  asio::error_code ignored;
+  client_.close(ignored);
+  server_.close(ignored);
+  if (done_) std::exchange(done_, nullptr)(result_);
 }
 
 Relay::Relay(asio::ip::tcp::socket client, asio::ip::tcp::socket server,

@@ -28,9 +28,14 @@ class Relay : public std::enable_shared_from_this<Relay> {
   static constexpr size_t kBufferSize = 64 * 1024;
   using Done = std::function<void(const RelayResult&)>;
 
-  // `series` may be null (no metrics). `done` runs once, on the sockets' executor.
-  static void Start(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
-                    std::shared_ptr<TcpSeries> series, Done done);
+  // `series` may be null (no metrics). `done` runs once, on the sockets' executor. The result
+  // is kept alive by its own pending operations; hold it weakly to Cancel it.
+  static std::shared_ptr<Relay> Start(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
+                                      std::shared_ptr<TcpSeries> series, Done done);
+
+  // Ends the relay now, from the sockets' executor: both sides get a RST and `done` reports
+  // `result` (e.g. "policy-revoked"). Nothing happens if it already finished.
+  void Cancel(std::string result, std::string detail);
 
   Relay(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
         std::shared_ptr<TcpSeries> series, Done done);

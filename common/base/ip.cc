@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/base/strings.h"
@@ -141,5 +142,50 @@ std::string Endpoint::ToString() const {
   if (ip.is_v4()) return StrCat(ip.ToString(), ":", port);
   return StrCat("[", ip.ToString(), "]:", port);
 }
+
+absl::StatusOr<Cidr> Cidr::Parse(std::string_view text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(StrCat("not an IP address or CIDR: \"", text, "\""));
+  };
+  size_t slash = text.find('/');
+  auto ip = IpAddr::Parse(text.substr(0, slash));
+  if (!ip.ok()) return bad();
+  const int family_bits = ip->is_v4() ? 32 : 128;
+  int len = family_bits;
+  if (slash != std::string_view::npos) {
+    std::string_view digits = text.substr(slash + 1);
+    if (digits.empty() || digits.size() > 3) return bad();
+    len = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return bad();
+      len = len * 10 + (c - '0');
+    }
+    if (len > family_bits) return bad();
+  }
+  Cidr out;
+  out.prefix_len = len;
+  out.addr = *ip;
+  // Mask in the 16-byte (v4-mapped) form: an IPv4 prefix starts after the 96 mapped bits.
+  const int bits = ip->is_v4() ? 96 + len : len;
+  for (int i = 0; i < 16; ++i) {
+    int keep = std::clamp(bits - i * 8, 0, 8);
+    out.addr.bytes[i] &= static_cast<uint8_t>(keep == 0 ? 0 : 0xff << (8 - keep));
+  }
+  return out;
+}
+
+bool Cidr::Contains(const IpAddr& ip) const {
+  if (ip.is_v4() != addr.is_v4()) return false;
+  const int bits = addr.is_v4() ? 96 + prefix_len : prefix_len;
+  for (int i = 0; i < 16; ++i) {
+    int keep = std::clamp(bits - i * 8, 0, 8);
+    if (keep == 0) return true;
+    uint8_t mask = static_cast<uint8_t>(0xff << (8 - keep));
+    if ((ip.bytes[i] & mask) != addr.bytes[i]) return false;
+  }
+  return true;
+}
+
+std::string Cidr::ToString() const { return StrCat(addr.ToString(), "/", prefix_len); }
 
 }  // namespace zm

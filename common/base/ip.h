@@ -46,4 +46,18 @@ struct Endpoint {
   auto operator<=>(const Endpoint&) const = default;
 };
 
+// An address block: "10.0.0.0/8", "fd00::/64", or a single address ("198.18.1.2" = /32,
+// "fd00::1" = /128). IPv4 blocks contain only IPv4 addresses, IPv6 blocks only IPv6 ones.
+struct Cidr {
+  IpAddr addr;         // masked to the prefix
+  int prefix_len = 0;  // 0-32 for IPv4, 0-128 for IPv6
+
+  // Errors quote the text: `not an IP address or CIDR: "10.0.0/8"`. Host bits set after the
+  // prefix are accepted and masked, as Envoy does ("10.1.2.3/8" = 10.0.0.0/8).
+  static absl::StatusOr<Cidr> Parse(std::string_view text);
+  bool Contains(const IpAddr& ip) const;
+  std::string ToString() const;  // "10.0.0.0/8"
+  auto operator<=>(const Cidr&) const = default;
+};
+
 }  // namespace zm

@@ -127,7 +127,204 @@ void Diff(const std::map<std::string, Proto>& before, const std::map<std::string
   }
 }
 
+v1::ValueList ValueListToProto(const authz::ValueList& vl) {
+  v1::ValueList p;
+  for (const std::string& v : vl.values) p.add_values(v);
+  for (const std::string& v : vl.not_values) p.add_not_values(v);
+  return p;
+}
+
+authz::ValueList ValueListFromProto(const v1::ValueList& p) {
+  return authz::ValueList{.values = {p.values().begin(), p.values().end()},
+                          .not_values = {p.not_values().begin(), p.not_values().end()}};
+}
+
+// A source or an operation through its field table.
+template <typename Obj, typename Fields>
+v1::AuthorizationPolicy::Fields FieldsToProto(const Obj& obj, const Fields& fields) {
+  v1::AuthorizationPolicy::Fields out;
+  for (const auto& f : fields) {
+    const authz::ValueList& vl = obj.*f.member;
+    if (!vl.empty()) (*out.mutable_fields())[std::string(f.name)] = ValueListToProto(vl);
+  }
+  return out;
+}
+
+template <typename Obj, typename Fields>
+absl::Status FieldsFromProto(const v1::AuthorizationPolicy::Fields& in, const Fields& fields,
+                             Obj& obj, std::string_view what) {
+  for (const auto& [name, vl] : in.fields()) {
+    auto f =
+        std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.name == name; });
+    if (f == fields.end()) {
+      return absl::InvalidArgumentError(StrCat(what, ": unknown field \"", name, "\""));
+    }
+    obj.*(f->member) = ValueListFromProto(vl);
+  }
+  return absl::OkStatus();
+}
+
+v1::AuthorizationPolicy::Action ActionToProto(authz::Action a) {
+  switch (a) {
+    case authz::Action::kAllow:
+      return v1::AuthorizationPolicy::ALLOW;
+    case authz::Action::kDeny:
+      return v1::AuthorizationPolicy::DENY;
+    case authz::Action::kAudit:
+      return v1::AuthorizationPolicy::AUDIT;
+    case authz::Action::kCustom:
+      return v1::AuthorizationPolicy::CUSTOM;
+  }
+  return v1::AuthorizationPolicy::DENY;
+}
+
+std::optional<authz::Action> ActionFromProto(int a) {
+  switch (a) {
+    case v1::AuthorizationPolicy::ALLOW:
+      return authz::Action::kAllow;
+    case v1::AuthorizationPolicy::DENY:
+      return authz::Action::kDeny;
+    case v1::AuthorizationPolicy::AUDIT:
+      return authz::Action::kAudit;
+    case v1::AuthorizationPolicy::CUSTOM:
+      return authz::Action::kCustom;
+    default:
+      return std::nullopt;
+  }
+}
+
+v1::DefaultPolicy DefaultPolicyToProto(mesh::DefaultPolicy d) {
+  return d == mesh::DefaultPolicy::kZeroTrust ? v1::ZERO_TRUST : v1::UPSTREAM;
+}
+
+// Unknown numbers (a newer agent) read as the stricter default.
+mesh::DefaultPolicy DefaultPolicyFromProto(int d) {
+  return d == v1::UPSTREAM ? mesh::DefaultPolicy::kUpstream : mesh::DefaultPolicy::kZeroTrust;
+}
+
 }  // namespace
+
+v1::AuthorizationPolicy AuthorizationPolicyToProto(const authz::AuthorizationPolicy& p) {
+  v1::AuthorizationPolicy out;
+  out.set_name(p.name);
+  out.set_namespace_(p.ns);
+  out.set_has_selector(p.selector.has_value());
+  if (p.selector) FillMap(*p.selector, out.mutable_selector());
+  for (const authz::TargetRef& r : p.target_refs) {
+    auto* t = out.add_target_refs();
+    t->set_group(r.group);
+    t->set_kind(r.kind);
+    t->set_name(r.name);
+  }
+  out.set_action(ActionToProto(p.action));
+  out.set_provider(p.provider);
+  for (const authz::Rule& rule : p.rules) {
+    auto* r = out.add_rules();
+    for (const authz::Source& src : rule.from) {
+      *r->add_from() = FieldsToProto(src, authz::SourceFields());
+    }
+    for (const authz::Operation& op : rule.to) {
+      *r->add_to() = FieldsToProto(op, authz::OperationFields());
+    }
+    for (const authz::Condition& c : rule.when) {
+      auto* w = r->add_when();
+      w->set_key(c.key);
+      *w->mutable_match() = ValueListToProto(c.match);
+    }
+  }
+  out.set_dry_run(p.dry_run);
+  out.set_source(p.source);
+  return out;
+}
+
+absl::StatusOr<authz::AuthorizationPolicy> AuthorizationPolicyFromProto(
+    const v1::AuthorizationPolicy& in) {
+  const std::string what = StrCat("authorization policy ", in.namespace_(), "/", in.name());
+  if (in.name().empty() || in.namespace_().empty()) {
+    return absl::InvalidArgumentError(StrCat(what, ": name and namespace are required"));
+  }
+  authz::AuthorizationPolicy p;
+  p.name = in.name();
+  p.ns = in.namespace_();
+  if (in.has_selector()) p.selector = ToStdMap(in.selector());
+  for (const auto& t : in.target_refs()) {
+    p.target_refs.push_back(
+        authz::TargetRef{.group = t.group(), .kind = t.kind(), .name = t.name()});
+  }
+  auto action = ActionFromProto(in.action());
+  if (!action) {
+    return absl::InvalidArgumentError(StrCat(what, ": unknown action number ", in.action()));
+  }
+  p.action = *action;
+  p.provider = in.provider();
+  for (int i = 0; i < in.rules_size(); ++i) {
+    const auto& r = in.rules(i);
+    const std::string rwhat = StrCat(what, ": rules[", i, "]");
+    authz::Rule rule;
+    for (const auto& f : r.from()) {
+      authz::Source src;
+      ZM_RETURN_IF_ERROR(FieldsFromProto(f, authz::SourceFields(), src, rwhat));
+      rule.from.push_back(std::move(src));
+    }
+    for (const auto& f : r.to()) {
+      authz::Operation op;
+      ZM_RETURN_IF_ERROR(FieldsFromProto(f, authz::OperationFields(), op, rwhat));
+      rule.to.push_back(std::move(op));
+    }
+    for (const auto& w : r.when()) {
+      rule.when.push_back(authz::Condition{.key = w.key(), .match = ValueListFromProto(w.match())});
+    }
+    p.rules.push_back(std::move(rule));
+  }
+  p.dry_run = in.dry_run();
+  p.source = in.source();
+  return p;
+}
+
+v1::RejectedAuthorizationPolicy RejectedAuthorizationPolicyToProto(
+    const authz::RejectedAuthorizationPolicy& r) {
+  v1::RejectedAuthorizationPolicy p;
+  p.set_name(r.name);
+  p.set_namespace_(r.ns);
+  p.set_action_known(r.action.has_value());
+  if (r.action) p.set_action(ActionToProto(*r.action));
+  p.set_has_selector(r.selector.has_value());
+  if (r.selector) FillMap(*r.selector, p.mutable_selector());
+  p.set_selector_unreadable(r.selector_unreadable);
+  p.set_has_target_refs(r.has_target_refs);
+  p.set_source(r.source);
+  p.set_error(r.error);
+  return p;
+}
+
+authz::RejectedAuthorizationPolicy RejectedAuthorizationPolicyFromProto(
+    const v1::RejectedAuthorizationPolicy& p) {
+  authz::RejectedAuthorizationPolicy r;
+  r.name = p.name();
+  r.ns = p.namespace_();
+  if (p.action_known()) r.action = ActionFromProto(p.action());  // unknown number: nullopt
+  if (p.has_selector()) r.selector = ToStdMap(p.selector());
+  r.selector_unreadable = p.selector_unreadable();
+  r.has_target_refs = p.has_target_refs();
+  r.source = p.source();
+  r.error = p.error();
+  return r;
+}
+
+// A received policy this build cannot read: kept as rejected so it fails closed.
+constexpr std::string_view kUnreadablePrefix = "unreadable here: ";
+authz::RejectedAuthorizationPolicy RejectUnreadable(const v1::AuthorizationPolicy& p,
+                                                    const absl::Status& why) {
+  authz::RejectedAuthorizationPolicy r;
+  r.name = p.name();
+  r.ns = p.namespace_();
+  r.action = ActionFromProto(p.action());
+  if (p.has_selector()) r.selector = ToStdMap(p.selector());
+  r.has_target_refs = p.target_refs_size() > 0;
+  r.source = p.source();
+  r.error = StrCat(kUnreadablePrefix, why.message());
+  return r;
+}
 
 v1::Workload WorkloadToProto(const mesh::Workload& w) {
   v1::Workload p;
@@ -338,6 +535,14 @@ v1::ConfigUpdate FullUpdate(const mesh::Snapshot& s, uint64_t version) {
   for (const auto& r : s.rejected_peer_authentications) {
     *u.add_rejected_peer_authentications() = RejectedPeerAuthenticationToProto(r);
   }
+  for (const auto& p : s.authorization_policies) {
+    *u.add_authorization_policies() = AuthorizationPolicyToProto(p);
+  }
+  u.set_rejected_authorization_policies_set(true);
+  for (const auto& r : s.rejected_authorization_policies) {
+    *u.add_rejected_authorization_policies() = RejectedAuthorizationPolicyToProto(r);
+  }
+  u.set_default_policy(DefaultPolicyToProto(s.default_policy));
   return u;
 }
 
@@ -384,6 +589,24 @@ v1::ConfigUpdate DeltaUpdate(const mesh::Snapshot& before, const mesh::Snapshot&
       *u.add_rejected_peer_authentications() = RejectedPeerAuthenticationToProto(r);
     }
   }
+  {
+    std::map<std::string, v1::AuthorizationPolicy> b, a;
+    for (const auto& p : before.authorization_policies) {
+      b.emplace(p.key(), AuthorizationPolicyToProto(p));
+    }
+    for (const auto& p : after.authorization_policies) {
+      a.emplace(p.key(), AuthorizationPolicyToProto(p));
+    }
+    Diff(b, a, u.mutable_authorization_policies(), u.mutable_removed_authorization_policies());
+  }
+  if (before.rejected_authorization_policies != after.rejected_authorization_policies) {
+    u.set_rejected_authorization_policies_set(true);
+    for (const auto& r : after.rejected_authorization_policies) {
+      *u.add_rejected_authorization_policies() = RejectedAuthorizationPolicyToProto(r);
+    }
+  }
+  // Fixed for an agent's lifetime (a flag): carried, never a change of its own.
+  u.set_default_policy(DefaultPolicyToProto(after.default_policy));
   return u;
 }
 
@@ -391,7 +614,9 @@ bool Empty(const v1::ConfigUpdate& d) {
   return d.namespaces_size() == 0 && d.workloads_size() == 0 && d.services_size() == 0 &&
          d.peer_authentications_size() == 0 && d.removed_namespaces_size() == 0 &&
          d.removed_workloads_size() == 0 && d.removed_services_size() == 0 &&
-         d.removed_peer_authentications_size() == 0 && !d.rejected_peer_authentications_set();
+         d.removed_peer_authentications_size() == 0 && !d.rejected_peer_authentications_set() &&
+         d.authorization_policies_size() == 0 && d.removed_authorization_policies_size() == 0 &&
+         !d.rejected_authorization_policies_set();
 }
 
 absl::StatusOr<mesh::Snapshot> ApplyUpdate(const mesh::Snapshot* base, const v1::ConfigUpdate& u) {
@@ -401,6 +626,10 @@ absl::StatusOr<mesh::Snapshot> ApplyUpdate(const mesh::Snapshot* base, const v1:
   std::map<NsName, mesh::Service> services;
   std::map<NsName, mesh::PeerAuthentication> pas;
   std::vector<mesh::RejectedPeerAuthentication> rejected;
+  std::map<NsName, authz::AuthorizationPolicy> aps;
+  std::vector<authz::RejectedAuthorizationPolicy> rejected_aps;
+  // Policies this build could not read (kUnreadablePrefix): kept apart from the agent's list.
+  std::map<NsName, authz::RejectedAuthorizationPolicy> unreadable_aps;
   if (!u.full()) {
     if (base == nullptr) return absl::FailedPreconditionError("delta without a base snapshot");
     for (const auto& n : base->namespaces) namespaces.emplace(n.name, n);
@@ -408,12 +637,24 @@ absl::StatusOr<mesh::Snapshot> ApplyUpdate(const mesh::Snapshot* base, const v1:
     for (const auto& s : base->services) services.emplace(NsName(s.ns, s.name), s);
     for (const auto& p : base->peer_authentications) pas.emplace(NsName(p.ns, p.name), p);
     rejected = base->rejected_peer_authentications;
+    for (const auto& p : base->authorization_policies) aps.emplace(NsName(p.ns, p.name), p);
+    for (const auto& r : base->rejected_authorization_policies) {
+      if (r.error.starts_with(kUnreadablePrefix)) {
+        unreadable_aps.emplace(NsName(r.ns, r.name), r);
+      } else {
+        rejected_aps.push_back(r);
+      }
+    }
+    for (const std::string& k : u.removed_authorization_policies()) {
+      aps.erase(SplitKey(k));
+      unreadable_aps.erase(SplitKey(k));
+    }
     for (const std::string& k : u.removed_namespaces()) namespaces.erase(k);
     for (const std::string& k : u.removed_workloads()) workloads.erase(SplitKey(k));
     for (const std::string& k : u.removed_services()) services.erase(SplitKey(k));
     for (const std::string& k : u.removed_peer_authentications()) pas.erase(SplitKey(k));
   } else if (u.removed_namespaces_size() + u.removed_workloads_size() + u.removed_services_size() +
-                 u.removed_peer_authentications_size() >
+                 u.removed_peer_authentications_size() + u.removed_authorization_policies_size() >
              0) {
     return absl::InvalidArgumentError("full update with removals");
   }
@@ -446,6 +687,30 @@ absl::StatusOr<mesh::Snapshot> ApplyUpdate(const mesh::Snapshot* base, const v1:
     });
   }
 
+  for (const auto& p : u.authorization_policies()) {
+    auto ap = AuthorizationPolicyFromProto(p);
+    NsName k(p.namespace_(), p.name());
+    if (ap.ok()) {
+      aps[k] = std::move(*ap);
+      unreadable_aps.erase(k);
+    } else {
+      // Never dropped: a policy this build cannot read fails closed as a rejected one, until
+      // the agent sends a readable version or removes it.
+      aps.erase(k);
+      unreadable_aps[k] = RejectUnreadable(p, ap.status());
+    }
+  }
+  if (u.rejected_authorization_policies_set()) {
+    rejected_aps.clear();
+    for (const auto& p : u.rejected_authorization_policies()) {
+      rejected_aps.push_back(RejectedAuthorizationPolicyFromProto(p));
+    }
+  }
+  for (auto& [k, r] : unreadable_aps) rejected_aps.push_back(std::move(r));
+  std::stable_sort(rejected_aps.begin(), rejected_aps.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.ns, a.name) < std::tie(b.ns, b.name);
+  });
+
   mesh::Snapshot out;
   for (auto& [k, v] : namespaces) out.namespaces.push_back(std::move(v));
   for (auto& [k, v] : workloads) out.workloads.push_back(std::move(v));
@@ -457,6 +722,9 @@ absl::StatusOr<mesh::Snapshot> ApplyUpdate(const mesh::Snapshot* base, const v1:
               return mesh::OlderPeerAuthentication(a, b);
             });
   out.rejected_peer_authentications = std::move(rejected);
+  for (auto& [k, v] : aps) out.authorization_policies.push_back(std::move(v));
+  out.rejected_authorization_policies = std::move(rejected_aps);
+  out.default_policy = DefaultPolicyFromProto(u.default_policy());
   return out;
 }
 

@@ -39,6 +39,17 @@ v1::RejectedPeerAuthentication RejectedPeerAuthenticationToProto(
 mesh::RejectedPeerAuthentication RejectedPeerAuthenticationFromProto(
     const v1::RejectedPeerAuthentication& p);
 
+v1::AuthorizationPolicy AuthorizationPolicyToProto(const authz::AuthorizationPolicy& p);
+// Errors (an unknown field name or action number from a newer agent) name the policy; the
+// caller keeps such a policy as rejected (it fails closed).
+absl::StatusOr<authz::AuthorizationPolicy> AuthorizationPolicyFromProto(
+    const v1::AuthorizationPolicy& p);
+
+v1::RejectedAuthorizationPolicy RejectedAuthorizationPolicyToProto(
+    const authz::RejectedAuthorizationPolicy& r);
+authz::RejectedAuthorizationPolicy RejectedAuthorizationPolicyFromProto(
+    const v1::RejectedAuthorizationPolicy& p);
+
 // A full update carrying every object of `snapshot`.
 v1::ConfigUpdate FullUpdate(const mesh::Snapshot& snapshot, uint64_t version);
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/authz/policy.h"
 
 namespace zm::k8s {
 
@@ -130,12 +131,15 @@ struct ParsedFile {
   std::vector<Service> services;
   std::vector<PeerAuthentication> peer_authentications;
   std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
+  std::vector<authz::AuthorizationPolicy> authorization_policies;
+  std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
   std::vector<std::string> errors;
 
   // Whether anything at all was read (a file's last good content is worth keeping).
   bool HasObjects() const {
     return !namespaces.empty() || !pods.empty() || !services.empty() ||
-           !peer_authentications.empty() || !rejected_peer_authentications.empty();
+           !peer_authentications.empty() || !rejected_peer_authentications.empty() ||
+           !authorization_policies.empty() || !rejected_authorization_policies.empty();
   }
 };
 

@@ -83,6 +83,33 @@ const PeerAuthentication* ManifestSnapshot::FindPeerAuthentication(std::string_v
 
 ManifestStore::ManifestStore(std::string dir) : dir_(std::move(dir)) {}
 
+absl::StatusOr<ManifestSnapshot> ManifestStore::Load(const std::vector<std::string>& paths) {
+  ManifestStore store("");
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return ErrnoError("stat", path);
+    if (!S_ISDIR(st.st_mode)) {
+      files.push_back(path);
+      continue;
+    }
+    DIR* d = ::opendir(path.c_str());
+    if (d == nullptr) return ErrnoError("opendir", path);
+    std::set<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      if (IsManifestFileName(e->d_name)) names.insert(e->d_name);
+    }
+    ::closedir(d);
+    for (const std::string& name : names) files.push_back(StrCat(path, "/", name));
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    ZM_ASSIGN_OR_RETURN(ParsedFile parsed, ParseManifestFile(files[i]));
+    // Keys keep the order given (Snapshot walks files_ in key order).
+    store.files_[fmt::format("{:08}", i)] = FileState{.last_good = std::move(parsed)};
+  }
+  return store.Snapshot();
+}
+
 absl::Status ManifestStore::Reload() {
   DIR* d = ::opendir(dir_.c_str());
   if (d == nullptr) return ErrnoError("opendir", dir_);
@@ -141,6 +168,57 @@ absl::Status ManifestStore::Reload() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Valid and rejected policies of one kind share one name space (the source says which it is):
+// the first in sorted file order, and in document order within a file, is kept, whichever it is.
+// Outputs are sorted by namespace/name.
+template <typename Files, typename GetValid, typename GetRejected, typename NsOf, typename Valid,
+          typename Rejected>
+void MergePolicies(const Files& files, std::string_view kind, GetValid get_valid,
+                   GetRejected get_rejected, NsOf ns_of, std::vector<Valid>& valid_out,
+                   std::vector<Rejected>& rejected_out, std::vector<std::string>& errors) {
+  std::map<std::pair<std::string, std::string>, std::string> sources;
+  auto keep = [&](const auto& p) {
+    // A rejected one may have no (valid) name: it cannot clash with anything, keep it.
+    if (p.name.empty()) return true;
+    auto [it, inserted] = sources.emplace(std::make_pair(ns_of(p), p.name), p.source);
+    if (!inserted) {
+      errors.push_back(StrCat(p.source, ": ", kind, " ", p.key(),
+                              ": duplicate, already defined at ", it->second,
+                              " (keeping that one)"));
+    }
+    return inserted;
+  };
+  for (const auto& [name, state] : files) {
+    struct Entry {
+      std::pair<int, int> order;
+      const Valid* valid;
+      const Rejected* rejected;
+    };
+    std::vector<Entry> in_file;
+    for (const Valid& p : *get_valid(state.last_good)) {
+      in_file.push_back({SourceOrder(p.source), &p, nullptr});
+    }
+    for (const Rejected& r : *get_rejected(state.last_good)) {
+      in_file.push_back({SourceOrder(r.source), nullptr, &r});
+    }
+    std::stable_sort(in_file.begin(), in_file.end(),
+                     [](const Entry& a, const Entry& b) { return a.order < b.order; });
+    for (const Entry& e : in_file) {
+      if (e.valid != nullptr && keep(*e.valid)) valid_out.push_back(*e.valid);
+      if (e.rejected != nullptr && keep(*e.rejected)) rejected_out.push_back(*e.rejected);
+    }
+  }
+  auto by_key = [&](const auto& a, const auto& b) {
+    return std::make_pair(ns_of(a), a.name) < std::make_pair(ns_of(b), b.name);
+  };
+  std::sort(valid_out.begin(), valid_out.end(), by_key);
+  std::stable_sort(rejected_out.begin(), rejected_out.end(), by_key);
+}
+
+}  // namespace
+
 ManifestSnapshot ManifestStore::Snapshot() const {
   ManifestSnapshot snap;
   std::map<std::string, const Namespace*> namespaces;
@@ -175,21 +253,6 @@ ManifestSnapshot ManifestStore::Snapshot() const {
     }
   }
   std::map<std::pair<std::string, std::string>, const Service*> services;
-  // Valid and rejected PeerAuthentications: one name space (the source says which it is).
-  std::map<std::pair<std::string, std::string>, std::string> pa_sources;
-  std::vector<const PeerAuthentication*> pas;
-  std::vector<const RejectedPeerAuthentication*> rejected;
-  auto keep_pa = [&](const auto& pa) {
-    // A rejected one may have no (valid) name: it cannot clash with anything, keep it.
-    if (pa.name.empty()) return true;
-    auto [it, inserted] = pa_sources.emplace(std::make_pair(pa.namespace_name, pa.name), pa.source);
-    if (!inserted) {
-      snap.errors.push_back(StrCat(pa.source, ": PeerAuthentication ", pa.key(),
-                                   ": duplicate, already defined at ", it->second,
-                                   " (keeping that one)"));
-    }
-    return inserted;
-  };
   for (const auto& [name, state] : files_) {
     for (const Service& svc : state.last_good.services) {
       auto [it, inserted] = services.emplace(std::make_pair(svc.namespace_name, svc.name), &svc);
@@ -199,39 +262,20 @@ ManifestSnapshot ManifestStore::Snapshot() const {
                                      " (keeping that one)"));
       }
     }
-    // In document order within the file, so "the first" is the first written, valid or not.
-    struct Entry {
-      std::pair<int, int> order;
-      const PeerAuthentication* valid;
-      const RejectedPeerAuthentication* rejected;
-    };
-    std::vector<Entry> in_file;
-    for (const PeerAuthentication& pa : state.last_good.peer_authentications) {
-      in_file.push_back({SourceOrder(pa.source), &pa, nullptr});
-    }
-    for (const RejectedPeerAuthentication& r : state.last_good.rejected_peer_authentications) {
-      in_file.push_back({SourceOrder(r.source), nullptr, &r});
-    }
-    std::stable_sort(in_file.begin(), in_file.end(),
-                     [](const Entry& a, const Entry& b) { return a.order < b.order; });
-    for (const Entry& e : in_file) {
-      if (e.valid != nullptr && keep_pa(*e.valid)) pas.push_back(e.valid);
-      if (e.rejected != nullptr && keep_pa(*e.rejected)) rejected.push_back(e.rejected);
-    }
   }
+  MergePolicies(
+      files_, "PeerAuthentication", [](const ParsedFile& f) { return &f.peer_authentications; },
+      [](const ParsedFile& f) { return &f.rejected_peer_authentications; },
+      [](const auto& p) { return p.namespace_name; }, snap.peer_authentications,
+      snap.rejected_peer_authentications, snap.errors);
+  MergePolicies(
+      files_, "AuthorizationPolicy", [](const ParsedFile& f) { return &f.authorization_policies; },
+      [](const ParsedFile& f) { return &f.rejected_authorization_policies; },
+      [](const auto& p) { return p.ns; }, snap.authorization_policies,
+      snap.rejected_authorization_policies, snap.errors);
   for (const auto& [name, ns] : namespaces) snap.namespaces.push_back(*ns);
   for (const auto& [key, pod] : pods) snap.pods.push_back(*pod);
   for (const auto& [key, svc] : services) snap.services.push_back(*svc);
-  auto by_key = [](const auto& a, const auto& b) {
-    return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
-  };
-  for (const PeerAuthentication* pa : pas) snap.peer_authentications.push_back(*pa);
-  std::sort(snap.peer_authentications.begin(), snap.peer_authentications.end(), by_key);
-  for (const RejectedPeerAuthentication* r : rejected) {
-    snap.rejected_peer_authentications.push_back(*r);
-  }
-  std::stable_sort(snap.rejected_peer_authentications.begin(),
-                   snap.rejected_peer_authentications.end(), by_key);
   return snap;
 }
 

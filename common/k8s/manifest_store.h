@@ -29,6 +29,9 @@ struct ManifestSnapshot {
   // Sorted by namespace/name. A PeerAuthentication and a rejected one share one name space for
   // duplicates (the first in sorted file order is kept, whichever it is).
   std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
+  // The same for AuthorizationPolicy (sorted by namespace/name, one name space for duplicates).
+  std::vector<authz::AuthorizationPolicy> authorization_policies;
+  std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
   std::vector<std::string> errors;  // in file order; empty when everything parsed
 
   const Namespace* FindNamespace(std::string_view name) const;
@@ -48,6 +51,12 @@ class ManifestStore {
 
   ManifestSnapshot Snapshot() const;
   const std::string& dir() const { return dir_; }
+
+  // The objects of several paths read once, in the order given (zmeshctl's --manifests): a
+  // directory contributes its manifest files as Reload reads them, a file itself; duplicates
+  // are resolved as above (the first wins). A path that cannot be read, or a file that is not
+  // YAML at all, is an error naming it; problems with single objects are in errors.
+  static absl::StatusOr<ManifestSnapshot> Load(const std::vector<std::string>& paths);
 
  private:
   struct FileState {

@@ -295,6 +295,13 @@ Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
   }
   std::stable_sort(snap.rejected_peer_authentications.begin(),
                    snap.rejected_peer_authentications.end(), by_key);
+  snap.authorization_policies = objects.authorization_policies;
+  snap.rejected_authorization_policies = objects.rejected_authorization_policies;
+  for (const authz::AuthorizationPolicy& p : snap.authorization_policies) {
+    for (const std::string& w : p.warnings) {
+      snap.warnings.push_back(StrCat("AuthorizationPolicy ", p.key(), ": ", w));
+    }
+  }
 
   // Warnings: legal, probably unintended.
   for (size_t i = 0; i < snap.peer_authentications.size();) {

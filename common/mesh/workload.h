@@ -105,6 +105,13 @@ struct Snapshot {
   // Policies that failed validation; their scope is STRICT (peer_authentication.h). Sorted by
   // ns/name.
   std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
+  // Istio AuthorizationPolicies as written (sorted by ns/name); the engine (common/authz)
+  // compiles them per enforcement layer. Rejected ones fail closed (authz/policy.h).
+  std::vector<authz::AuthorizationPolicy> authorization_policies;
+  std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
+  // The agent's --default-policy (BuildSnapshot leaves kUpstream): the PeerAuthentication
+  // default and the zero-trust implicit ALLOW, carried to ztunnel with the snapshot.
+  DefaultPolicy default_policy = DefaultPolicy::kUpstream;
   std::vector<std::string> errors;  // source errors, then one per rejected pod
   // Legal but probably unintended: several namespace-wide PeerAuthentications in a namespace or
   // several selecting one workload (only the oldest counts), an address used twice.

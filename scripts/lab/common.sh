@@ -31,3 +31,14 @@ use_zmesh_bin() {
   [[ $ZMESH_BIN == /* ]] || ZMESH_BIN=$1/$ZMESH_BIN
   export ZMESH_BIN ZMESH_SOURCE_DIR=$1
 }
+
+# make_mesh_root DIR [SUBJECT]: an ECDSA P-256 mesh root (DIR/root-cert.pem, DIR/root-key.pem
+# mode 0600) for labs whose agents must share one, as a cluster's do.
+make_mesh_root() {
+  local dir=$1 subject=${2:-/O=zmesh-lab root}
+  mkdir -p "$dir" || return 1
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "$subject" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/root-key.pem" -out "$dir/root-cert.pem" 2>/dev/null || return 1
+  chmod 600 "$dir/root-key.pem"
+}

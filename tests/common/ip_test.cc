@@ -1,5 +1,6 @@
 #include "common/base/ip.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace zm {
@@ -50,6 +51,50 @@ TEST(EndpointTest, SockaddrRoundTrip) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, e);
   EXPECT_EQ(e.ToString(), "198.18.1.2:8080");
+}
+
+TEST(CidrTest, ParsesBlocksAndSingleAddresses) {
+  struct Case {
+    const char* text;
+    const char* canonical;
+  } cases[] = {
+      {"10.0.0.0/8", "10.0.0.0/8"},       {"10.1.2.3/8", "10.0.0.0/8"},
+      {"198.18.1.2", "198.18.1.2/32"},    {"0.0.0.0/0", "0.0.0.0/0"},
+      {"fd00::/64", "fd00::/64"},         {"fd00::1", "fd00::1/128"},
+      {"198.18.1.7/31", "198.18.1.6/31"}, {"::/0", "::/0"},
+  };
+  for (const Case& c : cases) {
+    auto cidr = Cidr::Parse(c.text);
+    ASSERT_TRUE(cidr.ok()) << c.text << ": " << cidr.status();
+    EXPECT_EQ(cidr->ToString(), c.canonical) << c.text;
+  }
+  for (const char* bad : {"", "10.0.0/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "fd00::/129",
+                          "10.0.0.0/8/8", "10.0.0.0/ 8", "host.example", "10.0.0.0/0x8"}) {
+    auto cidr = Cidr::Parse(bad);
+    ASSERT_FALSE(cidr.ok()) << bad;
+    EXPECT_THAT(std::string(cidr.status().message()),
+                ::testing::HasSubstr("not an IP address or CIDR"));
+  }
+}
+
+TEST(CidrTest, ContainsOnlyItsOwnFamily) {
+  auto v4 = *Cidr::Parse("198.18.0.0/15");
+  EXPECT_TRUE(v4.Contains(*IpAddr::Parse("198.19.255.1")));
+  EXPECT_TRUE(v4.Contains(*IpAddr::Parse("198.18.0.0")));
+  EXPECT_FALSE(v4.Contains(*IpAddr::Parse("198.20.0.1")));
+  EXPECT_FALSE(v4.Contains(*IpAddr::Parse("::ffff:0:0")));  // v4-mapped 0.0.0.0: not in the block
+  auto all4 = *Cidr::Parse("0.0.0.0/0");
+  EXPECT_TRUE(all4.Contains(*IpAddr::Parse("1.2.3.4")));
+  EXPECT_FALSE(all4.Contains(*IpAddr::Parse("fd00::1")));
+  auto all6 = *Cidr::Parse("::/0");
+  EXPECT_TRUE(all6.Contains(*IpAddr::Parse("fd00::1")));
+  EXPECT_FALSE(all6.Contains(*IpAddr::Parse("1.2.3.4")));
+  auto one = *Cidr::Parse("fd00::1");
+  EXPECT_TRUE(one.Contains(*IpAddr::Parse("fd00::1")));
+  EXPECT_FALSE(one.Contains(*IpAddr::Parse("fd00::2")));
+  auto odd = *Cidr::Parse("198.18.1.0/25");
+  EXPECT_TRUE(odd.Contains(*IpAddr::Parse("198.18.1.127")));
+  EXPECT_FALSE(odd.Contains(*IpAddr::Parse("198.18.1.128")));
 }
 
 }  // namespace

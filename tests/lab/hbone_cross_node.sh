@@ -21,13 +21,7 @@ command -v tshark >/dev/null || fail "tshark is not installed (scripts/bootstrap
 command -v iperf3 >/dev/null || fail "iperf3 is not installed (scripts/bootstrap.sh installs it)"
 
 # One mesh root for both nodes, as in a cluster.
-root=$LAB_STATE/mesh-root
-mkdir -p "$root"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=zmesh-lab root" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -keyout "$root/root-key.pem" -out "$root/root-cert.pem" 2>/dev/null || fail "cannot make the mesh root"
-chmod 600 "$root/root-key.pem"
-export ZMESH_AGENT_EXTRA_ARGS="--ca-cert $root/root-cert.pem --ca-key $root/root-key.pem"
+share_mesh_root
 
 start_server server http 8080
 start_server local http 8080
@@ -38,22 +32,8 @@ lab mesh-up "$PREFIX" node2 || fail "mesh-up node2 failed"
 
 zt1=$LAB_STATE/logs/ztunnel-node1.log
 zt2=$LAB_STATE/logs/ztunnel-node2.log
-count() { # FILE STRING...: lines of FILE containing every STRING
-  local f=$1
-  shift
-  [[ -f $f ]] || { echo 0; return; }
-  awk -v pats="$(printf '%s\n' "$@")" '
-    BEGIN { n = split(pats, p, "\n") }
-    { ok = 1; for (i = 1; i <= n; i++) if (p[i] != "" && index($0, p[i]) == 0) { ok = 0; break } ; if (ok) c++ }
-    END { print c + 0 }' "$f"
-}
-more_than() { local n=$1; shift; (($(count "$@") > n)); }
-wait_line() { # BEFORE FILE STRING...
-  local before=$1
-  shift
-  poll 10 more_than "$before" "$@" || fail "no new line in $(basename "$1") containing [${*:2}]"
-  say "ok: $(basename "$1") logged [${*:2}]"
-}
+count() { log_count "$@"; }
+wait_line() { wait_log_line "$1" 10 "${@:2}"; } # BEFORE FILE STRING...
 id=spiffe://cluster.local/ns/demo/sa/default
 # Certificates are fetched when the pods are added; wait for them on both nodes.
 wait_for 10 grep -qF "certificate for $id valid until" "$zt1"

@@ -15,12 +15,8 @@ pod demo/local node1
 pod demo/server node2'
 standard_start
 
-root=$LAB_STATE/mesh-root
-mkdir -p "$root"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=zmesh-lab root" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -keyout "$root/root-key.pem" -out "$root/root-cert.pem" 2>/dev/null || fail "cannot make the mesh root"
-chmod 600 "$root/root-key.pem"
+share_mesh_root
+root=$MESH_ROOT
 impostor_id=spiffe://cluster.local/ns/demo/sa/impostor
 expected_id=spiffe://cluster.local/ns/demo/sa/default
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$root/impostor-key.pem" 2>/dev/null
@@ -32,7 +28,6 @@ openssl x509 -req -in "$root/impostor.csr" -CA "$root/root-cert.pem" -CAkey "$ro
   -CAcreateserial -days 1 -sha256 -extfile "$root/impostor.ext" -out "$root/impostor-cert.pem" 2>/dev/null ||
   fail "cannot sign the impostor certificate"
 
-export ZMESH_AGENT_EXTRA_ARGS="--ca-cert $root/root-cert.pem --ca-key $root/root-key.pem"
 # The impostor keeps stdin open (sleep) so s_server does not exit; it logs what it receives.
 lab spawn "$PREFIX" server impostor -- sh -c "sleep 600 | openssl s_server -accept 15008 -tls1_3 \
   -alpn h2 -cert $root/impostor-cert.pem -key $root/impostor-key.pem -CAfile $root/root-cert.pem \

@@ -204,16 +204,34 @@ must_get() {
 
 zt_log() { echo "$LAB_STATE/logs/ztunnel-node1.log"; }
 
-# zt_count STRING...: number of ztunnel (node1) log lines containing every STRING.
-zt_count() {
-  local f
-  f=$(zt_log)
+# log_count FILE STRING...: number of lines of FILE containing every STRING.
+log_count() {
+  local f=$1
+  shift
   [[ -f $f ]] || { echo 0; return; }
   awk -v pats="$(printf '%s\n' "$@")" '
     BEGIN { n = split(pats, p, "\n") }
     { ok = 1; for (i = 1; i <= n; i++) if (p[i] != "" && index($0, p[i]) == 0) { ok = 0; break } ; if (ok) c++ }
     END { print c + 0 }' "$f"
 }
+
+log_count_above() { # N FILE STRING...
+  local n=$1
+  shift
+  (($(log_count "$@") > n))
+}
+
+# wait_log_line BEFORE SECONDS FILE STRING...: wait until more than BEFORE lines of FILE match.
+wait_log_line() {
+  local before=$1 secs=$2 f=$3
+  shift 3
+  poll "$secs" log_count_above "$before" "$f" "$@" ||
+    fail "no new line in $(basename "$f") containing [$*] within ${secs}s (had $before)"
+  say "ok: $(basename "$f") logged [$*]"
+}
+
+# zt_count STRING...: number of ztunnel (node1) log lines containing every STRING.
+zt_count() { log_count "$(zt_log)" "$@"; }
 
 zt_count_above() { # N STRING...
   local n=$1
@@ -225,9 +243,7 @@ zt_count_above() { # N STRING...
 wait_zt_line() {
   local before=$1 secs=$2
   shift 2
-  poll "$secs" zt_count_above "$before" "$@" ||
-    fail "no new ztunnel log line containing [$*] within ${secs}s (had $before)"
-  say "ok: ztunnel logged [$*]"
+  wait_log_line "$before" "$secs" "$(zt_log)" "$@"
 }
 
 # server_hits POD MODE PEER_IP [PORT]: accepted connections from PEER_IP in whoami's log.
@@ -282,6 +298,28 @@ SPEC=$STANDARD_SPEC
 standard_start() {
   require_binaries zmesh-agent ztunnel
   lab_up "$SPEC"
+}
+
+# expect WHAT CMD...: CMD holds within 10 s (agents debounce manifest changes), else fail.
+expect() {
+  local what=$1
+  shift
+  poll 10 "$@" || fail "$what: '$*' still false after 10 s"
+  say "ok: $what"
+}
+
+# apply NAME YAML: write $LAB_STATE/manifests/NAME.yaml atomically (the agents watch the dir).
+apply() {
+  printf '%s\n' "$2" >"$LAB_STATE/manifests/.$1.tmp"
+  mv "$LAB_STATE/manifests/.$1.tmp" "$LAB_STATE/manifests/$1.yaml"
+}
+
+# share_mesh_root: one mesh root for every agent of the lab (--ca-cert/--ca-key), in
+# $LAB_STATE/mesh-root; sets MESH_ROOT.
+share_mesh_root() {
+  MESH_ROOT=$LAB_STATE/mesh-root
+  make_mesh_root "$MESH_ROOT" || fail "cannot make the mesh root"
+  export ZMESH_AGENT_EXTRA_ARGS="${ZMESH_AGENT_EXTRA_ARGS:-} --ca-cert $MESH_ROOT/root-cert.pem --ca-key $MESH_ROOT/root-key.pem"
 }
 
 cgroup2_root() {

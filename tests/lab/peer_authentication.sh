@@ -34,17 +34,6 @@ hbone_ok() { # PORT
   body=$(http_get client "http://$POD_SERVER_IP:$1/" 2>/dev/null) || return 1
   [[ $body == "client=$POD_CLIENT_IP:"* ]]
 }
-# expect WHAT CHECK PORT: the state converges within 10 s (the agent debounces manifest changes).
-expect() {
-  local what=$1
-  shift
-  poll 10 "$@" || fail "$what: '$*' still false after 10 s"
-  say "ok: $what"
-}
-apply() { # NAME YAML: write a manifest file atomically
-  printf '%s\n' "$2" >"$manifests/.$1.tmp"
-  mv "$manifests/.$1.tmp" "$manifests/$1.yaml"
-}
 
 expect "no policy: plaintext to 8080" plain_ok 8080
 expect "no policy: plaintext to 9090" plain_ok 9090
@@ -58,7 +47,8 @@ spec: {mtls: {mode: STRICT}}'
 expect "namespace STRICT: plaintext to 8080 refused" plain_refused 8080
 expect "namespace STRICT: plaintext to 9090 refused" plain_refused 9090
 expect "namespace STRICT: HBONE to 8080 still works" hbone_ok 8080
-wait_zt_line "$before" 10 dir=inbound "src=$POD_LEGACY_IP:" "refused: plaintext to port 8080 but mTLS is STRICT (namespace PeerAuthentication demo/strict)"
+wait_zt_line "$before" 10 dir=inbound "src=$POD_LEGACY_IP:" result=mtls-required "policy=demo/strict" \
+  "reason=\"plaintext to port 8080 but mTLS is STRICT (namespace PeerAuthentication demo/strict)\""
 assert_ge 1 "$(zt_count "result=mtls-required")" "access-log lines with result=mtls-required"
 
 apply pa-server-ports 'apiVersion: security.istio.io/v1

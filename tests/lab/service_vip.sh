@@ -14,13 +14,7 @@ pod demo/server node2 sa=web
 pod legacy/lweb node2'
 standard_start
 
-root=$LAB_STATE/mesh-root
-mkdir -p "$root"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/O=zmesh-lab root" \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-  -keyout "$root/root-key.pem" -out "$root/root-cert.pem" 2>/dev/null || fail "cannot make the mesh root"
-chmod 600 "$root/root-key.pem"
-export ZMESH_AGENT_EXTRA_ARGS="--ca-cert $root/root-cert.pem --ca-key $root/root-key.pem"
+share_mesh_root
 
 cat >"$LAB_STATE/manifests/services.yaml" <<'YAML'
 apiVersion: v1

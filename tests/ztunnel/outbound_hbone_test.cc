@@ -13,10 +13,12 @@
 #include <map>
 
 #include "common/base/strings.h"
+#include "common/k8s/manifest.h"
 #include "common/tls/ca.h"
 #include "common/tls/csr.h"
 #include "common/tls/pem.h"
 #include "tests/ztunnel/test_helpers.h"
+#include "ztunnel/authorizer.h"
 #include "ztunnel/inbound_hbone.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/workers.h"
@@ -252,6 +254,7 @@ class OutboundHboneTest : public ::testing::Test {
     outbound_->AddWorker(workers_.ctx(1));
     outbound_->Install();
     proxy_->SetMesh(&mesh_);
+    proxy_->SetAuthorizer(&authz_);
 
     // The client pod's 15001, owned by worker 0.
     client_pod_ = Pod("uid-client", "client", "client");
@@ -323,14 +326,33 @@ class OutboundHboneTest : public ::testing::Test {
 
   // The mesh: the server pod at 127.0.0.1 (in the mesh, service account `server_sa`), the
   // client pod elsewhere, optionally a Service VIP and PeerAuthentications.
-  void SetMesh(std::string server_sa = "server", std::vector<mesh::PeerAuthentication> pas = {}) {
+  void SetMesh(std::string server_sa = "server", std::vector<mesh::PeerAuthentication> pas = {},
+               std::string policies_yaml = "") {
     mesh::Snapshot snap;
     snap.workloads = {MakeWorkload("uid-client", "demo", "client", "client", "127.0.0.5", true),
                       MakeWorkload("uid-server", "demo", "server", server_sa, "127.0.0.1", true)};
+    snap.workloads[1].labels = {{"app", "server"}};
     snap.services = {
         MakeService("demo", "server", "198.19.100.1", 80, {{&snap.workloads[1], app_port_}})};
     snap.peer_authentications = std::move(pas);
+    if (!policies_yaml.empty()) {
+      auto parsed = k8s::ParseManifest(policies_yaml, "policies.yaml");
+      EXPECT_TRUE(parsed.ok()) << parsed.status();
+      EXPECT_TRUE(parsed->errors.empty()) << parsed->errors.front();
+      snap.authorization_policies = parsed->authorization_policies;
+    }
     mesh_.Update(std::make_shared<const mesh::Snapshot>(std::move(snap)));
+    authz_.Recheck();  // as ztunnel's config thread does after every update
+  }
+
+  // A connection through the client pod's 15001 (or `port`) that echoes once, left open.
+  Fd OpenEchoed(uint16_t port = 0) {
+    Fd c = Connect4(port != 0 ? port : outbound_port_);
+    EXPECT_TRUE(c);
+    EXPECT_TRUE(SendAll(c.get(), "ping"));
+    ReadResult r = ReadUntilEnd(c.get(), 4);
+    EXPECT_EQ(r.data, "ping");
+    return c;
   }
 
   // One connection through the client pod's 15001: sends `msg`, half-closes, reads to EOF.
@@ -354,6 +376,7 @@ class OutboundHboneTest : public ::testing::Test {
   Endpoint dst_;
   Metrics metrics_;
   MeshState mesh_;
+  Authorizer authz_{mesh_, metrics_};
   Workers workers_{2};
   std::unique_ptr<Proxy> proxy_;
   std::unique_ptr<InboundHbone> inbound_;
@@ -442,6 +465,101 @@ TEST_F(OutboundHboneTest, PlaintextInboundFollowsPeerAuthentication) {
   snap.peer_authentications = {strict, port_level};
   mesh_.Update(std::make_shared<const mesh::Snapshot>(std::move(snap)));
   EXPECT_EQ(RoundTrip("port permissive", plaintext_port_).data, "port permissive");
+}
+
+constexpr char kDenyClient[] = R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-client, namespace: demo}
+spec:
+  selector: {matchLabels: {app: server}}
+  action: DENY
+  rules: [{from: [{source: {principals: [cluster.local/ns/demo/sa/client]}}]}]
+)";
+
+constexpr char kAllowOtherNamespaceOnly[] = R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: from-other, namespace: demo}
+spec:
+  rules: [{from: [{source: {namespaces: [other]}}]}]
+)";
+
+TEST_F(OutboundHboneTest, HboneConnectDeniedByPolicyNeverReachesTheApp) {
+  SetMesh("server", {}, kDenyClient);
+  auto r = RoundTrip("secret");
+  EXPECT_EQ(r.data, "");
+  EXPECT_TRUE(WaitFor([&] { return metrics_.Failures(FailureReason::kPolicyDenied) == 1; }));
+  EXPECT_EQ(metrics_.Denials({.policy = "demo/deny-client",
+                              .destination_workload = "server",
+                              .destination_namespace = "demo"}),
+            1u);
+  // The CONNECT got 401: the client side counts a rejected HBONE stream.
+  EXPECT_TRUE(WaitFor([&] { return metrics_.Failures(FailureReason::kHboneRejected) == 1; }));
+  EXPECT_EQ(app_accepts_.load(), 0);
+  EXPECT_NE(metrics_.Render().find("zmesh_authorization_denials_total{hop=\"ztunnel\","
+                                   "policy=\"demo/deny-client\",destination_workload=\"server\""),
+            std::string::npos);
+}
+
+TEST_F(OutboundHboneTest, AllowPolicyThatDoesNotMatchDeniesAndOneThatMatchesAdmits) {
+  SetMesh("server", {}, kAllowOtherNamespaceOnly);
+  EXPECT_EQ(RoundTrip("from demo").data, "");
+  EXPECT_TRUE(WaitFor([&] { return metrics_.Failures(FailureReason::kPolicyDenied) == 1; }));
+  // An unmatched ALLOW: no policy named in the counter.
+  EXPECT_EQ(metrics_.Denials(
+                {.policy = "", .destination_workload = "server", .destination_namespace = "demo"}),
+            1u);
+  SetMesh("server", {}, std::string(kAllowOtherNamespaceOnly) + R"(---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: from-demo, namespace: demo}
+spec:
+  rules: [{from: [{source: {namespaces: [demo]}}]}]
+)");
+  EXPECT_EQ(RoundTrip("now allowed").data, "now allowed");
+}
+
+TEST_F(OutboundHboneTest, APolicyChangeClosesALiveHboneConnection) {
+  SetMesh();
+  Fd c = OpenEchoed();
+  EXPECT_EQ(authz_.live(), 1u);
+  // A policy unrelated to this connection leaves it alone.
+  SetMesh("server", {}, R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-other, namespace: demo}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: [other]}}]}]}
+)");
+  ASSERT_TRUE(SendAll(c.get(), "pong"));
+  EXPECT_EQ(ReadUntilEnd(c.get(), 4).data, "pong");
+  // The new policy denies it: the stream is reset, the client sees the connection end.
+  SetMesh("server", {}, kDenyClient);
+  ReadResult r = ReadUntilEnd(c.get());
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_TRUE(r.error == ECONNRESET || r.eof) << r.error;
+  EXPECT_TRUE(WaitFor([&] { return metrics_.Failures(FailureReason::kPolicyDenied) == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return authz_.live() == 0; }));
+}
+
+TEST_F(OutboundHboneTest, APeerAuthenticationChangeClosesALivePlaintextConnection) {
+  SetMesh();
+  Fd c = OpenEchoed(plaintext_port_);
+  EXPECT_EQ(authz_.live(), 1u);
+  mesh::PeerAuthentication strict{.name = "strict", .ns = "demo", .mode = mesh::MtlsMode::kStrict};
+  SetMesh("server", {strict});
+  ReadResult r = ReadUntilEnd(c.get());
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.error, ECONNRESET);
+  EXPECT_TRUE(WaitFor([&] { return metrics_.Failures(FailureReason::kMtlsRequired) == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return authz_.live() == 0; }));
+}
+
+TEST_F(OutboundHboneTest, FinishedConnectionsAreForgotten) {
+  SetMesh();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(RoundTrip("x").data, "x");
+  EXPECT_EQ(RoundTrip("y", plaintext_port_).data, "y");
+  EXPECT_TRUE(WaitFor([&] { return authz_.live() == 0; }));
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ void Responder::Accept(asio::ip::tcp::socket upstream, HboneStream::Done done) {
   });
 }
 
+std::weak_ptr<HboneStream> Responder::stream() const { return state_->stream; }
+
 void Responder::Reject(int status) {
   if (state_->answered.exchange(true)) {
     Log("hbone").error("Responder answered twice");

@@ -37,6 +37,8 @@ class Responder {
   void Accept(asio::ip::tcp::socket upstream, HboneStream::Done done = nullptr);
   // Sends `status` (400, 401, 503, ...) with END_STREAM and ends the stream.
   void Reject(int status);
+  // The stream, to Reset() it later (a live connection that policy now denies).
+  std::weak_ptr<HboneStream> stream() const;
 
  private:
   friend class HboneServerSession;

@@ -161,6 +161,70 @@ TEST(ConvertTest, DeltaCarriesOnlyChangesAndApplies) {
   ExpectSame(*emptied, empty);
 }
 
+TEST(ConvertTest, AuthorizationPolicyDeltas) {
+  mesh::Snapshot before = FullSnapshot();
+  mesh::Snapshot after = before;
+  after.authorization_policies[0].rules[0].from[0].namespaces.values = {"other"};  // changed
+  after.authorization_policies.pop_back();                                         // removed
+  after.rejected_authorization_policies.pop_back();
+  v1::ConfigUpdate d = Wire(DeltaUpdate(before, after, 1, 2));
+  ASSERT_EQ(d.authorization_policies_size(), 1);
+  EXPECT_EQ(d.authorization_policies(0).name(), "allow-web");
+  EXPECT_THAT(d.removed_authorization_policies(), ElementsAre("demo/wp-only"));
+  EXPECT_TRUE(d.rejected_authorization_policies_set());
+  EXPECT_EQ(d.default_policy(), v1::ZERO_TRUST);
+  auto applied = ApplyUpdate(&before, d);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  ExpectSame(*applied, after);
+  EXPECT_TRUE(Empty(DeltaUpdate(after, after, 2, 3)));
+}
+
+TEST(ConvertTest, AnAuthorizationPolicyThisBuildCannotReadFailsClosed) {
+  mesh::Snapshot s = FullSnapshot();
+  v1::ConfigUpdate u = FullUpdate(s, 1);
+  // A newer agent: an action number and a source field this build does not know.
+  u.mutable_authorization_policies(0)->set_action(static_cast<v1::AuthorizationPolicy::Action>(9));
+  (*u.mutable_authorization_policies(1)->mutable_rules(0)->add_from()->mutable_fields())["future"]
+      .add_values("x");
+  auto got = ApplyUpdate(nullptr, Wire(u));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_THAT(got->authorization_policies, IsEmpty());         // neither dropped nor half-read...
+  ASSERT_EQ(got->rejected_authorization_policies.size(), 4u);  // ...but kept as rejected
+  const auto* first = &got->rejected_authorization_policies[0];
+  EXPECT_EQ(first->key(), "demo/allow-web");
+  EXPECT_FALSE(first->action.has_value());  // unknown action: the strictest reading
+  EXPECT_THAT(first->error, HasSubstr("unknown action number 9"));
+  const auto* second = &got->rejected_authorization_policies[2];  // sorted by ns/name
+  EXPECT_EQ(second->key(), "demo/wp-only");
+  EXPECT_THAT(second->error, HasSubstr("unknown field \"future\""));
+  EXPECT_TRUE(second->has_target_refs);
+
+  // The agent then sends a readable version: it replaces the rejected entry.
+  v1::ConfigUpdate fix;
+  fix.set_version(2);
+  fix.set_base_version(1);
+  *fix.add_authorization_policies() = AuthorizationPolicyToProto(s.authorization_policies[0]);
+  auto fixed = ApplyUpdate(&*got, Wire(fix));
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  ASSERT_EQ(fixed->authorization_policies.size(), 1u);
+  EXPECT_EQ(fixed->rejected_authorization_policies.size(), 3u);
+  // And a removal removes the unreadable one too.
+  v1::ConfigUpdate removal;
+  removal.add_removed_authorization_policies("demo/wp-only");
+  auto removed = ApplyUpdate(&*fixed, Wire(removal));
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->rejected_authorization_policies.size(), 2u);
+}
+
+TEST(ConvertTest, UnknownDefaultPolicyNumberIsZeroTrust) {
+  v1::ConfigUpdate u;
+  u.set_full(true);
+  u.set_default_policy(static_cast<v1::DefaultPolicy>(7));
+  auto got = ApplyUpdate(nullptr, Wire(u));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->default_policy, mesh::DefaultPolicy::kZeroTrust);
+}
+
 TEST(ConvertTest, NoChangeIsAnEmptyDelta) {
   mesh::Snapshot s = FullSnapshot();
   EXPECT_TRUE(Empty(DeltaUpdate(s, s, 1, 2)));

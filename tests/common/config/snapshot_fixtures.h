@@ -93,6 +93,45 @@ inline mesh::Snapshot FullSnapshot() {
        .source = "bad2.yaml",
        .error = "no name"},
   };
+  authz::AuthorizationPolicy ap{.name = "allow-web",
+                                .ns = "demo",
+                                .selector = std::map<std::string, std::string>{{"app", "web"}},
+                                .action = authz::Action::kAllow,
+                                .dry_run = true,
+                                .source = "ap.yaml:doc1"};
+  authz::Rule rule;
+  rule.from.push_back(authz::Source{.principals = {{"cluster.local/ns/demo/sa/a"}, {"x"}},
+                                    .namespaces = {{"demo"}, {}},
+                                    .ip_blocks = {{}, {"10.0.0.0/8"}},
+                                    .trust_domains = {{"cluster.local"}, {}}});
+  rule.to.push_back(authz::Operation{.ports = {{"8080"}, {}}, .methods = {{"GET"}, {}}});
+  rule.when.push_back(authz::Condition{.key = "request.headers[x-user]", .match = {{"a"}, {"b"}}});
+  ap.rules = {rule, authz::Rule{}};
+  authz::AuthorizationPolicy wp{
+      .name = "wp-only",
+      .ns = "demo",
+      .target_refs = {{.group = "gateway.networking.k8s.io", .kind = "Gateway", .name = "wp"}},
+      .action = authz::Action::kCustom,
+      .provider = "ext",
+      .rules = {authz::Rule{}}};
+  s.authorization_policies = {ap, wp};
+  s.rejected_authorization_policies = {
+      {.name = "broken",
+       .ns = "demo",
+       .action = authz::Action::kDeny,
+       .selector = std::map<std::string, std::string>{{"app", "a"}},
+       .source = "broken.yaml:doc1",
+       .error = "spec.rules[0].from: empty"},
+      {.name = "unreadable",
+       .ns = "other",
+       .action = std::nullopt,
+       .selector = std::nullopt,
+       .selector_unreadable = true,
+       .has_target_refs = true,
+       .source = "u.yaml:doc1",
+       .error = "spec.action: unknown action"},
+  };
+  s.default_policy = mesh::DefaultPolicy::kZeroTrust;
   return s;
 }
 
@@ -172,6 +211,16 @@ inline void ExpectSame(const mesh::Snapshot& a, const mesh::Snapshot& b) {
     EXPECT_EQ(x.source, y.source);
     EXPECT_EQ(x.error, y.error);
   }
+  // authz structs compare field by field (defaulted operator==); warnings are not carried.
+  ASSERT_EQ(a.authorization_policies.size(), b.authorization_policies.size());
+  for (size_t i = 0; i < a.authorization_policies.size(); ++i) {
+    authz::AuthorizationPolicy x = a.authorization_policies[i], y = b.authorization_policies[i];
+    x.warnings.clear();
+    y.warnings.clear();
+    EXPECT_TRUE(x == y) << x.key() << " vs " << y.key();
+  }
+  EXPECT_TRUE(a.rejected_authorization_policies == b.rejected_authorization_policies);
+  EXPECT_EQ(a.default_policy, b.default_policy);
 }
 
 }  // namespace zm::config::testing

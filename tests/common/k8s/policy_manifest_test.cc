@@ -233,7 +233,7 @@ spec: {mtls: {mode: UNSET}, selector: {matchLabels: null}, portLevelMtls: null}
 TEST(ParsePeerAuthentication, OtherIstioKindsAreStillSkipped) {
   ParsedFile f = MustParse(R"(
 apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
+kind: RequestAuthentication
 metadata: {name: a, namespace: demo}
 spec: {anything: goes}
 ---
