@@ -166,7 +166,8 @@ std::optional<int64_t> ParseRfc3339(std::string_view s) {
   return secs * 1000000000 + nanos;
 }
 
-// Where an object sits, for sources and error texts.
+// Where an object sits, for sources and error texts. Document 0 is a single object that
+// is not part of a file (ParseObject): its source is `file` as given.
 class ObjectContext {
  public:
   ObjectContext(std::string_view file, int document, int item)
@@ -176,12 +177,14 @@ class ObjectContext {
     object_ = StrCat(kind, " ", display);
   }
   void Error(std::string_view field, std::string_view message) {
-    std::string where = StrCat(file_, ": document ", document_);
+    std::string where = file_;
+    if (document_ > 0) where += StrCat(": document ", document_);
     if (item_ >= 0) where += StrCat(", items[", item_, "]");
     if (!object_.empty()) where += StrCat(" (", object_, ")");
     errors_.push_back(StrCat(where, ": ", field, ": ", message));
   }
   std::string Source() const {
+    if (document_ == 0) return file_;
     std::string s = StrCat(file_, ":doc", document_);
     if (item_ >= 0) s += StrCat("/items[", item_, "]");
     return s;
@@ -819,6 +822,26 @@ absl::StatusOr<ParsedFile> ParseManifest(std::string_view content, std::string_v
       // Every access above checks the node type first; this is a backstop, never silent.
       out.errors.push_back(StrCat(file_name, ": document ", document, ": ", e.what()));
     }
+  }
+  return out;
+}
+
+absl::StatusOr<ParsedFile> ParseObject(std::string_view text, std::string_view source) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(StrCat(source, ": line ", e.mark.line + 1, ", column ",
+                                             e.mark.column + 1, ": YAML error: ", e.msg));
+  }
+  if (!doc.IsDefined() || doc.IsNull()) {
+    return absl::InvalidArgumentError(StrCat(source, ": empty object"));
+  }
+  ParsedFile out;
+  try {
+    ParseDocument(doc, source, /*document=*/0, -1, out, /*allow_list=*/false);
+  } catch (const YAML::Exception& e) {
+    out.errors.push_back(StrCat(source, ": ", e.what()));
   }
   return out;
 }
