@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test test-unit test-lab demo bench bench-mtls asan format tidy clean
+.PHONY: all bootstrap configure build test test-unit test-lab demo bench bench-mtls bench-authz asan format tidy clean
 
 all: build
 
@@ -40,6 +40,10 @@ bench: build
 # zmesh against stunnel and haproxy mutual-TLS proxy pairs on a two-node lab (issue 3).
 bench-mtls: build
 	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench-mtls.sh $(BENCH_ARGS)
+
+# Policy evaluation cost and connection rate with 1 000 policies (issue 4).
+bench-authz: build
+	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench-authz.sh $(BENCH_ARGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build and unit tests, in its own tree.
 asan: bootstrap

@@ -11,7 +11,7 @@ packages=(
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # libraries
   libabsl-dev libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev
-  libasio-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
+  libasio-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS, HTTP/2 and gRPC (HBONE, the CA, the config stream)
   openssl libnghttp2-dev libgrpc++-dev protobuf-compiler-grpc

@@ -519,6 +519,26 @@ absl::StatusOr<ParsedFile> ParseManifest(std::string_view content, std::string_v
   return out;
 }
 
+absl::StatusOr<ParsedFile> ParseObject(std::string_view text, std::string_view source) {
+  YAML::Node doc;
+  try {
+    doc = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(StrCat(source, ": line ", e.mark.line + 1, ", column ",
+                                             e.mark.column + 1, ": YAML error: ", e.msg));
+  }
+  if (!doc.IsDefined() || doc.IsNull()) {
+    return absl::InvalidArgumentError(StrCat(source, ": empty object"));
+  }
+  ParsedFile out;
+  try {
+    ParseDocument(doc, source, /*document=*/0, -1, out, /*allow_list=*/false);
+  } catch (const YAML::Exception& e) {
+    out.errors.push_back(StrCat(source, ": ", e.what()));
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> ReadManifestBytes(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoError("open", path);

@@ -26,6 +26,8 @@ struct Namespace {
   StringMap labels;
   StringMap annotations;
   std::string source;  // "ns.yaml:doc1" (list items: "ns.yaml:doc1/items[0]")
+
+  bool operator==(const Namespace&) const = default;
 };
 
 // spec.containers[].ports[] of a Pod: what a Service's named targetPort resolves against.
@@ -33,6 +35,8 @@ struct ContainerPort {
   std::string name;              // IANA service name, empty when unnamed
   uint16_t port = 0;             // containerPort, 1-65535
   std::string protocol = "TCP";  // TCP, UDP or SCTP
+
+  bool operator==(const ContainerPort&) const = default;
 };
 
 struct Pod {
@@ -51,6 +55,7 @@ struct Pod {
 
   // "demo/client"
   std::string key() const { return namespace_name + "/" + name; }
+  bool operator==(const Pod&) const = default;
 };
 
 // One entry of a v1 Service's spec.ports.
@@ -61,6 +66,8 @@ struct ServicePort {
   std::string target_port_name;  // named targetPort (an IANA service name), else empty
   std::string protocol = "TCP";  // TCP, UDP or SCTP
   std::string app_protocol;      // spec.ports[].appProtocol, as written
+
+  bool operator==(const ServicePort&) const = default;
 };
 
 // A v1 Service. Only what the mesh needs: which pods it selects and its addresses and ports.
@@ -79,6 +86,7 @@ struct Service {
 
   std::string key() const { return namespace_name + "/" + name; }
   bool headless() const { return cluster_ip == "None"; }
+  bool operator==(const Service&) const = default;
 };
 
 // spec.mtls.mode and spec.portLevelMtls[].mode of a PeerAuthentication.
@@ -105,6 +113,7 @@ struct PeerAuthentication {
   std::string source;
 
   std::string key() const { return namespace_name + "/" + name; }
+  bool operator==(const PeerAuthentication&) const = default;
 };
 
 // A PeerAuthentication that failed validation. It is not dropped: a policy that fails to load
@@ -121,6 +130,7 @@ struct RejectedPeerAuthentication {
   std::vector<std::string> errors;  // the same texts as in ParsedFile::errors
 
   std::string key() const { return namespace_name + "/" + name; }
+  bool operator==(const RejectedPeerAuthentication&) const = default;
 };
 
 // What one file holds. `errors` are per object and read like
@@ -149,6 +159,13 @@ struct ParsedFile {
 // Service, security.istio.io/v1 and v1beta1 PeerAuthentication (a PeerAuthentication of another
 // security.istio.io version is rejected, not skipped); every other kind is skipped.
 absl::StatusOr<ParsedFile> ParseManifest(std::string_view content, std::string_view file_name);
+
+// Parses one object that is already on its own, such as one the API server sent (cluster mode,
+// common/kube): its JSON text is YAML, so both modes share this one translation. The object is
+// read exactly as a document of a manifest file (a `kind: List` is skipped, not unrolled), but
+// sources are `source` as given and errors read "<source> (Pod demo/client): status.podIP: ...".
+// Not YAML at all, or empty: InvalidArgument naming `source`.
+absl::StatusOr<ParsedFile> ParseObject(std::string_view text, std::string_view source);
 
 // Largest manifest file read (a guard against pointing the agent at the wrong file).
 inline constexpr size_t kMaxManifestBytes = 16 * 1024 * 1024;

@@ -18,7 +18,8 @@
 
 namespace zm::k8s::yaml {
 
-// Where an object sits, for sources and error texts.
+// Where an object sits, for sources and error texts. Document 0 is a single object that
+// is not part of a file (ParseObject): its source is `file` as given.
 class ObjectContext {
  public:
   ObjectContext(std::string_view file, int document, int item)
@@ -28,12 +29,14 @@ class ObjectContext {
     object_ = StrCat(kind, " ", display);
   }
   void Error(std::string_view field, std::string_view message) {
-    std::string where = StrCat(file_, ": document ", document_);
+    std::string where = file_;
+    if (document_ > 0) where += StrCat(": document ", document_);
     if (item_ >= 0) where += StrCat(", items[", item_, "]");
     if (!object_.empty()) where += StrCat(" (", object_, ")");
     errors_.push_back(StrCat(where, ": ", field, ": ", message));
   }
   std::string Source() const {
+    if (document_ == 0) return file_;
     std::string s = StrCat(file_, ":doc", document_);
     if (item_ >= 0) s += StrCat("/items[", item_, "]");
     return s;

@@ -295,6 +295,64 @@ TEST(ParseManifest, MalformedYamlReportsTheRightLine) {
   EXPECT_THAT(std::string(f.status().message()), HasSubstr("bad.yaml: line 3, column"));
 }
 
+// ParseObject: one object on its own (what the API server sends, as JSON) reads exactly like the
+// same object in a manifest file; only the source and the error prefix differ.
+TEST(ParseObject, JsonReadsLikeTheSameYaml) {
+  ParsedFile yaml = MustParse(kGood);
+  ASSERT_EQ(yaml.pods.size(), 1u);
+  auto json = ParseObject(
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"client","namespace":"demo",)"
+      R"("uid":"3f1c9a52-0000-4000-8000-000000000001","labels":{"app":"client"},)"
+      R"("annotations":{"zmesh.io/netns":"zm-client"}},"spec":{"serviceAccountName":"client-sa",)"
+      R"("nodeName":"node-a"},"status":{"phase":"Running","podIP":"10.0.0.5",)"
+      R"("podIPs":[{"ip":"10.0.0.5"},{"ip":"fd00::5"}]}})",
+      "kube-apiserver");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_THAT(json->errors, IsEmpty());
+  ASSERT_EQ(json->pods.size(), 1u);
+  EXPECT_EQ(json->pods[0].source, "kube-apiserver");
+  Pod expected = yaml.pods[0];
+  expected.source = "kube-apiserver";
+  EXPECT_TRUE(json->pods[0] == expected);
+}
+
+TEST(ParseObject, ErrorsNameTheSourceAndTheObject) {
+  auto f = ParseObject(
+      R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"client","namespace":"demo"},)"
+      R"("status":{"podIP":"10.1"}})",
+      "kube-apiserver");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_THAT(f->pods, IsEmpty());
+  EXPECT_THAT(f->errors, ElementsAre("kube-apiserver (Pod demo/client): status.podIP: not an IP "
+                                     "address: \"10.1\""));
+  // A JSON string is a string even when it reads like a number (IntOrString).
+  auto svc = ParseObject(
+      R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"demo"},)"
+      R"("spec":{"ports":[{"name":"a","port":80,"targetPort":"http"},)"
+      R"({"name":"b","port":81,"targetPort":8081}]}})",
+      "api");
+  ASSERT_TRUE(svc.ok()) << svc.status();
+  ASSERT_EQ(svc->services.size(), 1u);
+  EXPECT_EQ(svc->services[0].ports[0].target_port_name, "http");
+  EXPECT_EQ(svc->services[0].ports[1].target_port, 8081);
+}
+
+TEST(ParseObject, ListIsNotUnrolledAndNonYamlFails) {
+  auto list = ParseObject(R"({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1",)"
+                          R"("kind":"Namespace","metadata":{"name":"demo"}}]})",
+                          "api");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_FALSE(list->HasObjects());
+  EXPECT_THAT(list->errors, IsEmpty());
+  auto bad = ParseObject("{\"kind\": [", "api");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::StartsWith("api: line 1, column"));
+  EXPECT_EQ(ParseObject("", "api").status().code(), absl::StatusCode::kInvalidArgument);
+  auto scalar = ParseObject("42", "api");
+  ASSERT_TRUE(scalar.ok());
+  EXPECT_THAT(scalar->errors, ElementsAre("api: (object): not a mapping"));
+}
+
 TEST(ParseManifestFile, ReadsFileAndNamesIt) {
   std::filesystem::path dir = std::filesystem::temp_directory_path() /
                               ("zm-k8s-test-" + std::to_string(::getpid()));

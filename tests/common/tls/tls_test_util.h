@@ -22,30 +22,13 @@
 #include "common/tls/hbone_tls.h"
 #include "common/tls/pem.h"
 #include "common/tls/spiffe.h"
+#include "tests/testutil/temp_dir.h"
 
 namespace zm::tls::tlstest {
 
 inline constexpr char kTrustDomain[] = "cluster.local";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "zmesh-tls-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
+using TempDir = testutil::TempDir;
 
 inline SpiffeId Id(std::string_view uri) {
   auto id = SpiffeId::Parse(uri);
