@@ -61,7 +61,9 @@ mesh::L4Verdict Authorizer::Decide(const InboundConnection& c, FailureReason* re
                       .destination_ip = c.dst.ip,
                       .port = c.dst.port,
                       .tunneled = !c.peer.empty()};
-  v = mesh::AuthorizeL4(view->snapshot(), view->policies(), *w, req, view->root_namespace());
+  auto applicable = view->PoliciesFor(*w);
+  v = mesh::AuthorizeL4(view->snapshot(), view->policies(), *applicable, *w, req,
+                        view->root_namespace());
   *reason = v.decided_by == mesh::L4Verdict::DecidedBy::kPeerAuthentication
                 ? FailureReason::kMtlsRequired
                 : FailureReason::kPolicyDenied;

@@ -51,6 +51,17 @@ const mesh::Workload* MeshView::WorkloadByUid(const std::string& uid) const {
   return it == by_uid_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<const std::vector<const authz::CompiledPolicy*>> MeshView::PoliciesFor(
+    const mesh::Workload& w) const {
+  std::lock_guard lock(policies_mu_);
+  auto& slot = policies_for_[&w];
+  if (!slot) {
+    slot = std::make_shared<const std::vector<const authz::CompiledPolicy*>>(
+        policies_->ForWorkload(w.ns, w.labels));
+  }
+  return slot;
+}
+
 void MeshState::Update(std::shared_ptr<const mesh::Snapshot> snapshot) {
   uint64_t generation;
   {

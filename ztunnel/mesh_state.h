@@ -37,6 +37,10 @@ class MeshView {
   // The Service with this VIP; nullptr when none or ambiguous.
   const mesh::Service* ServiceByVip(const IpAddr& vip) const;
   const mesh::Workload* WorkloadByUid(const std::string& uid) const;
+  // The policies that apply to `w` at L4, looked up once per view and workload (the view is
+  // immutable, so the answer is too).
+  std::shared_ptr<const std::vector<const authz::CompiledPolicy*>> PoliciesFor(
+      const mesh::Workload& w) const;
 
  private:
   std::shared_ptr<const mesh::Snapshot> snapshot_;
@@ -46,6 +50,10 @@ class MeshView {
   std::map<IpAddr, const mesh::Workload*> by_ip_;  // nullptr value: ambiguous
   std::map<IpAddr, const mesh::Service*> by_vip_;  // nullptr value: ambiguous
   std::map<std::string, const mesh::Workload*> by_uid_;
+  mutable std::mutex policies_mu_;
+  mutable std::map<const mesh::Workload*,
+                   std::shared_ptr<const std::vector<const authz::CompiledPolicy*>>>
+      policies_for_;
 };
 
 class MeshState {

@@ -415,6 +415,9 @@ std::shared_ptr<const PolicySet> PolicySet::Build(
   }
   std::sort(set->policies_.begin(), set->policies_.end(),
             [](const auto& a, const auto& b) { return a->key < b->key; });
+  for (size_t i = 0; i < set->policies_.size(); ++i) {
+    set->policies_[i]->order = static_cast<int>(i);
+  }
 
   for (const auto& p : set->policies_) {
     const bool wide = !p->selector || p->selector->empty();
@@ -455,7 +458,7 @@ std::vector<const CompiledPolicy*> PolicySet::ForWorkload(std::string_view ns,
     }
   }
   std::sort(out.begin(), out.end(),
-            [](const CompiledPolicy* a, const CompiledPolicy* b) { return a->key < b->key; });
+            [](const CompiledPolicy* a, const CompiledPolicy* b) { return a->order < b->order; });
   if (zero_trust_) out.push_back(zero_trust_.get());
   return out;
 }
@@ -498,7 +501,6 @@ Decision PolicySet::Evaluate(std::span<const CompiledPolicy* const> applicable,
 
   // Steps 3-5: ALLOW policies.
   int allow_count = 0;
-  std::string allow_names;
   bool allowed_by_allow = false;
   for (const CompiledPolicy* p : applicable) {
     if (p->action != Action::kAllow) continue;
@@ -512,9 +514,6 @@ Decision PolicySet::Evaluate(std::span<const CompiledPolicy* const> applicable,
       continue;
     }
     ++allow_count;
-    if (p->origin != CompiledPolicy::Origin::kZeroTrustDefault) {
-      allow_names += StrCat(allow_names.empty() ? "" : ", ", p->key);
-    }
     if (rule && !allowed_by_allow) {
       allowed_by_allow = true;
       if (d.allowed) {
@@ -539,6 +538,21 @@ Decision PolicySet::Evaluate(std::span<const CompiledPolicy* const> applicable,
   }
   if (allowed_by_allow) return d;
   d.allowed = false;
+  // The ALLOW policies that applied, for the reason (the first few: a deny may face thousands).
+  std::string allow_names;
+  int named = 0, more = 0;
+  for (const CompiledPolicy* p : applicable) {
+    if (p->action != Action::kAllow || p->dry_run ||
+        p->origin == CompiledPolicy::Origin::kZeroTrustDefault) {
+      continue;
+    }
+    if (named == 5) {
+      ++more;
+      continue;
+    }
+    allow_names += StrCat(named++ == 0 ? "" : ", ", p->key);
+  }
+  if (more > 0) allow_names += StrCat(" and ", more, " more");
   std::string source = r.peer.identified
                            ? StrCat("source namespace ", r.peer.ns)
                            : (attrs.principal ? StrCat("source ", *attrs.principal)

@@ -115,6 +115,7 @@ struct CompiledPolicy {
   Origin origin = Origin::kWritten;
   std::vector<CompiledRule> rules;
   std::string note;  // why it was changed at this layer, or the rejection
+  int order = 0;     // position in the set (sorted by key): ForWorkload's order
 };
 
 struct Decision {

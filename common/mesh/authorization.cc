@@ -16,6 +16,15 @@ std::shared_ptr<const authz::PolicySet> BuildL4PolicySet(const Snapshot& snapsho
 L4Verdict AuthorizeL4(const Snapshot& snapshot, const authz::PolicySet& policies,
                       const Workload& destination, const L4Request& request,
                       std::string_view root_namespace, bool want_trace) {
+  auto applicable = policies.ForWorkload(destination.ns, destination.labels);
+  return AuthorizeL4(snapshot, policies, applicable, destination, request, root_namespace,
+                     want_trace);
+}
+
+L4Verdict AuthorizeL4(const Snapshot& snapshot, const authz::PolicySet& policies,
+                      std::span<const authz::CompiledPolicy* const> applicable,
+                      const Workload& destination, const L4Request& request,
+                      std::string_view root_namespace, bool want_trace) {
   L4Verdict v;
   if (!request.tunneled) {
     MtlsDecision mtls = ExplainMtlsMode(snapshot, destination, request.port, root_namespace,
@@ -38,8 +47,7 @@ L4Verdict AuthorizeL4(const Snapshot& snapshot, const authz::PolicySet& policies
                           .source_ip = request.source_ip,
                           .destination_ip = request.destination_ip,
                           .destination_port = request.port};
-  authz::Decision d =
-      policies.EvaluateForWorkload(destination.ns, destination.labels, attrs, want_trace);
+  authz::Decision d = policies.Evaluate(applicable, destination.ns, attrs, want_trace);
   v.allowed = d.allowed;
   v.policy = std::move(d.policy);
   v.rule = d.rule;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,13 @@ struct L4Verdict {
 };
 
 L4Verdict AuthorizeL4(const Snapshot& snapshot, const authz::PolicySet& policies,
+                      const Workload& destination, const L4Request& request,
+                      std::string_view root_namespace, bool want_trace = false);
+
+// The same with the destination's applicable policies already looked up
+// (PolicySet::ForWorkload; ztunnel caches them per workload and view).
+L4Verdict AuthorizeL4(const Snapshot& snapshot, const authz::PolicySet& policies,
+                      std::span<const authz::CompiledPolicy* const> applicable,
                       const Workload& destination, const L4Request& request,
                       std::string_view root_namespace, bool want_trace = false);
 

@@ -54,8 +54,12 @@ mesh::Snapshot Build(int n, bool all_apply) {
   for (int i = 0; i + 3 < n; ++i) {
     std::string ns = StrCat("ns-", i % spread);
     authz::StringMap sel{{"app", StrCat("svc-", i)}};
-    s.authorization_policies.push_back(Allow(i % 7 == 0 ? "demo" : ns, StrCat("p", i),
-                                             i % 3 == 0 ? std::nullopt : std::optional(sel),
+    // In the destination's namespace only selector policies for other workloads; elsewhere a
+    // mix of selector and namespace-wide ones.
+    const bool in_demo = i % 7 == 0;
+    s.authorization_policies.push_back(Allow(in_demo ? "demo" : ns, StrCat("p", i),
+                                             !in_demo && i % 3 == 0 ? std::nullopt
+                                                                    : std::optional(sel),
                                              {ns}));
   }
   if (n >= 1) s.authorization_policies.push_back(Allow("demo", "allow-server", authz::StringMap{{"app", "server"}}, {"client-ns"}));
