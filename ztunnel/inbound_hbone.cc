@@ -7,8 +7,8 @@
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "ztunnel/authorizer.h"
-#include "ztunnel/hbone/server_session.h"
-#include "ztunnel/hbone/tls_transport.h"
+#include "common/hbone/server_session.h"
+#include "common/hbone/tls_transport.h"
 #include "ztunnel/mesh_state.h"
 #include "ztunnel/sockets.h"
 

@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/tls/hbone_tls.h"
 #include "common/tls/spiffe.h"
-#include "ztunnel/hbone/session.h"
+#include "common/hbone/session.h"
 #include "ztunnel/proxy.h"
 
 namespace zm::ztunnel {

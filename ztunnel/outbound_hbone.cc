@@ -8,7 +8,7 @@
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/tls/hbone_tls.h"
-#include "ztunnel/hbone/tls_transport.h"
+#include "common/hbone/tls_transport.h"
 #include "ztunnel/sockets.h"
 
 namespace zm::ztunnel {

@@ -28,8 +28,8 @@
 
 #include "common/base/ip.h"
 #include "common/tls/spiffe.h"
-#include "ztunnel/hbone/client_session.h"
-#include "ztunnel/hbone/pool.h"
+#include "common/hbone/client_session.h"
+#include "common/hbone/pool.h"
 #include "ztunnel/inbound_hbone.h"
 #include "ztunnel/mesh_state.h"
 #include "ztunnel/proxy.h"

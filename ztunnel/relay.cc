@@ -33,8 +33,9 @@ Relay::Relay(asio::ip::tcp::socket client, asio::ip::tcp::socket server,
       server_(std::move(server)),
       series_(std::move(series)),
       done_(std::move(done)) {
-  buf_[0] = std::make_unique<char[]>(kBufferSize);
-  buf_[1] = std::make_unique<char[]>(kBufferSize);
+  // Not zero-filled: always written by a read first.
+  buf_[0] = std::make_unique_for_overwrite<char[]>(kBufferSize);
+  buf_[1] = std::make_unique_for_overwrite<char[]>(kBufferSize);
 }
 
 void Relay::Read(int dir) {

@@ -19,7 +19,7 @@
 #include "common/tls/csr.h"
 #include "common/tls/pem.h"
 #include "tests/ztunnel/test_helpers.h"
-#include "ztunnel/hbone/client_session.h"
+#include "common/hbone/client_session.h"
 #include "ztunnel/metrics.h"
 #include "ztunnel/workers.h"
 

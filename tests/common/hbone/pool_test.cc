@@ -1,12 +1,12 @@
 // HbonePool with a plain-TCP factory against the in-process HBONE server, and a fake clock.
 
-#include "ztunnel/hbone/pool.h"
+#include "common/hbone/pool.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 
-#include "tests/ztunnel/hbone/hbone_test_util.h"
+#include "tests/common/hbone/hbone_test_util.h"
 
 namespace zm::hbone::testing {
 namespace {

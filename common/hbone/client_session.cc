@@ -1,4 +1,4 @@
-#include "ztunnel/hbone/client_session.h"
+#include "common/hbone/client_session.h"
 
 #include <charconv>
 

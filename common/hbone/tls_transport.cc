@@ -1,4 +1,4 @@
-#include "ztunnel/hbone/tls_transport.h"
+#include "common/hbone/tls_transport.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -75,7 +75,7 @@ void TlsTransport::AsyncReadSome(asio::mutable_buffer buf, Handler handler) {
     return;
   }
   socket_.async_read_some(
-      asio::buffer(cipher_in_),
+      asio::buffer(cipher_in_.data(), cipher_in_.size()),
       [this, buf, handler = std::move(handler)](const asio::error_code& ec, size_t m) mutable {
         if (ec == asio::error::eof) {
           // TCP EOF without a close_notify: the peer may have cut the stream short.
@@ -121,7 +121,7 @@ void TlsTransport::Flush(std::function<void(const asio::error_code&)> then) {
   const int got = BIO_read(wbio_, cipher_out_.data(), static_cast<int>(pending));
   cipher_out_.resize(got > 0 ? static_cast<size_t>(got) : 0);
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(cipher_out_),
+  asio::async_write(socket_, asio::buffer(cipher_out_.data(), cipher_out_.size()),
                     [this, then = std::move(then)](const asio::error_code& ec, size_t) mutable {
                       writing_ = false;
                       if (!ec && PendingCiphertext() > 0) {
@@ -203,7 +203,8 @@ struct TlsHandshakeOp : std::enable_shared_from_this<TlsHandshakeOp> {
   void ReadMore() {
     auto& in = transport->cipher_in_;
     transport->socket().async_read_some(
-        asio::buffer(in), [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+        asio::buffer(in.data(), in.size()),
+        [self = shared_from_this()](const asio::error_code& ec, size_t n) {
           if (ec) {
             if (self->timed_out) {
               self->Fail(self->TimedOut());

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "tests/ztunnel/hbone/hbone_test_util.h"
+#include "tests/common/hbone/hbone_test_util.h"
 
 namespace zm::hbone::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "ztunnel/hbone/authority.h"
+#include "common/hbone/authority.h"
 
 #include <gtest/gtest.h>
 

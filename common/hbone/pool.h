@@ -21,7 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/base/ip.h"
-#include "ztunnel/hbone/client_session.h"
+#include "common/hbone/client_session.h"
 
 namespace zm::hbone {
 

@@ -22,8 +22,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/byte_buffer.h"
 #include "common/tls/ossl.h"
-#include "ztunnel/hbone/transport.h"
+#include "common/hbone/transport.h"
 
 namespace zm::hbone {
 
@@ -67,8 +68,8 @@ class TlsTransport final : public Transport {
   tls::SslPtr ssl_;
   BIO* rbio_ = nullptr;  // owned by ssl_
   BIO* wbio_ = nullptr;  // owned by ssl_
-  std::vector<char> cipher_in_;
-  std::vector<char> cipher_out_;
+  ByteBuffer cipher_in_;
+  ByteBuffer cipher_out_;
   bool writing_ = false;
   bool eof_ = false;
   std::string error_;  // a fatal TLS error seen while reading; reported by the next read

@@ -17,8 +17,8 @@
 #include "common/base/strings.h"
 #include "common/http/asio_util.h"
 #include "tests/ztunnel/test_helpers.h"
-#include "ztunnel/hbone/client_session.h"
-#include "ztunnel/hbone/server_session.h"
+#include "common/hbone/client_session.h"
+#include "common/hbone/server_session.h"
 
 namespace zm::hbone::testing {
 

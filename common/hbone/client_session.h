@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ztunnel/hbone/session.h"
+#include "common/hbone/session.h"
 
 namespace zm::hbone {
 

@@ -1,4 +1,4 @@
-#include "ztunnel/hbone/pool.h"
+#include "common/hbone/pool.h"
 
 #include <algorithm>
 #include <cstdio>

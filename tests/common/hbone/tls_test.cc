@@ -11,7 +11,7 @@
 #include <asio/ssl.hpp>
 #include <memory>
 
-#include "tests/ztunnel/hbone/hbone_test_util.h"
+#include "tests/common/hbone/hbone_test_util.h"
 
 namespace zm::hbone::testing {
 namespace {

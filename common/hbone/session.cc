@@ -1,4 +1,4 @@
-#include "ztunnel/hbone/session.h"
+#include "common/hbone/session.h"
 
 #include <sys/socket.h>
 
@@ -26,6 +26,41 @@ void ResetSocket(asio::ip::tcp::socket& socket) {
   ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   asio::error_code ignored;
   socket.close(ignored);
+}
+
+namespace {
+
+class TcpStreamPeer final : public StreamPeer {
+ public:
+  explicit TcpStreamPeer(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
+    // The relay forwards writes as they come; Nagle would only add latency here.
+    asio::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  }
+  void AsyncWriteSome(const std::vector<asio::const_buffer>& bufs, IoDone done) override {
+    socket_.async_write_some(bufs, std::move(done));
+  }
+  void AsyncReadSome(asio::mutable_buffer buf, IoDone done) override {
+    socket_.async_read_some(buf, std::move(done));
+  }
+  void ShutdownSend() override {
+    asio::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+  }
+  void Reset() override { ResetSocket(socket_); }
+  void Close() override {
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+
+ private:
+  asio::ip::tcp::socket socket_;
+};
+
+}  // namespace
+
+std::unique_ptr<StreamPeer> TcpPeer(asio::ip::tcp::socket socket) {
+  return std::make_unique<TcpStreamPeer>(std::move(socket));
 }
 
 // The C callbacks of nghttp2, forwarding into the session. None of them may call
@@ -130,7 +165,7 @@ struct Nghttp2Glue {
       if (!clean) {
         st->result_.result = "peer-reset";
         st->result_.detail = StrCat("stream closed: ", nghttp2_http2_strerror(error_code));
-        if (st->socket_) ResetSocket(*st->socket_);
+        if (st->socket_) st->socket_->Reset();
         s->Finish(st);
       } else {
         s->MaybeFinish(st);
@@ -157,7 +192,7 @@ struct Nghttp2Glue {
     if (!st || st->finished_) return 0;
     st->result_.result = "local-reset";
     st->result_.detail = StrCat("HEADERS not sent: ", nghttp2_strerror(lib_error));
-    if (st->socket_) ResetSocket(*st->socket_);
+    if (st->socket_) st->socket_->Reset();
     s->Finish(st);
     return 0;
   }
@@ -230,17 +265,21 @@ HboneStream::HboneStream(std::weak_ptr<SessionBase> session, size_t read_size)
 }
 
 void HboneStream::Start(asio::ip::tcp::socket socket, Done done) {
+  Start(TcpPeer(std::move(socket)), std::move(done));
+}
+
+void HboneStream::Start(std::unique_ptr<StreamPeer> peer, Done done) {
   auto s = session_.lock();
   if (!s) {
-    ResetSocket(socket);
+    peer->Reset();
     StreamResult r;
     r.result = "session-closed";
     if (done) done(r);
     return;
   }
-  asio::dispatch(s->executor(), [s, st = shared_from_this(), sock = std::move(socket),
+  asio::dispatch(s->executor(), [s, st = shared_from_this(), peer = std::move(peer),
                                  done = std::move(done)]() mutable {
-    s->Attach(st, std::move(sock), std::move(done));
+    s->Attach(st, std::move(peer), std::move(done));
   });
 }
 
@@ -351,7 +390,7 @@ void SessionBase::Close(std::string reason) {
     if (st->finished_) continue;
     st->result_.result = "session-closed";
     st->result_.detail = reason;
-    if (st->socket_) ResetSocket(*st->socket_);
+    if (st->socket_) st->socket_->Reset();
     st->h2_closed_ = true;
     Finish(st);
   }
@@ -457,10 +496,10 @@ nghttp2_data_provider SessionBase::DataProvider(HboneStream* st) {
   return dp;
 }
 
-void SessionBase::Attach(const std::shared_ptr<HboneStream>& st, asio::ip::tcp::socket socket,
+void SessionBase::Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<StreamPeer> peer,
                          HboneStream::Done done) {
   if (st->finished_ || closed_ || st->socket_) {
-    ResetSocket(socket);
+    peer->Reset();
     if (done) {
       StreamResult r = st->result_;
       if (r.result == "ok") r.result = closed_ ? "session-closed" : "local-reset";
@@ -468,10 +507,7 @@ void SessionBase::Attach(const std::shared_ptr<HboneStream>& st, asio::ip::tcp::
     }
     return;
   }
-  // The relay forwards writes as they come; Nagle would only add latency here.
-  asio::error_code ignored;
-  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  st->socket_.emplace(std::move(socket));
+  st->socket_ = std::move(peer);
   st->done_ = std::move(done);
   StartSocketWrite(st);
   StartSocketRead(st);
@@ -482,8 +518,7 @@ void SessionBase::StartSocketWrite(const std::shared_ptr<HboneStream>& st) {
   if (st->finished_ || !st->socket_ || st->writing_) return;
   if (st->in_.empty()) {
     if (st->peer_eof_ && !st->socket_shut_) {
-      asio::error_code ignored;
-      st->socket_->shutdown(asio::socket_base::shutdown_send, ignored);
+      st->socket_->ShutdownSend();
       st->socket_shut_ = true;
       MaybeFinish(st);
     }
@@ -497,7 +532,7 @@ void SessionBase::StartSocketWrite(const std::shared_ptr<HboneStream>& st) {
     if (++i == 16) break;
   }
   st->writing_ = true;
-  st->socket_->async_write_some(
+  st->socket_->AsyncWriteSome(
       bufs, [self = shared_from_this(), st](const asio::error_code& ec, size_t n) {
         st->writing_ = false;
         if (st->finished_ || self->closed_) return;
@@ -533,7 +568,7 @@ void SessionBase::StartSocketRead(const std::shared_ptr<HboneStream>& st) {
     return;
   }
   st->reading_ = true;
-  st->socket_->async_read_some(asio::buffer(st->out_), [self = shared_from_this(), st](
+  st->socket_->AsyncReadSome(asio::buffer(st->out_.data(), st->out_.size()), [self = shared_from_this(), st](
                                                            const asio::error_code& ec, size_t n) {
     st->reading_ = false;
     if (st->finished_ || self->closed_) return;
@@ -564,7 +599,7 @@ void SessionBase::ResetStream(const std::shared_ptr<HboneStream>& st, uint32_t h
   if (!st->h2_closed_ && st->id_ > 0 && !closed_) {
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, st->id_, h2_error);
   }
-  if (st->socket_) ResetSocket(*st->socket_);
+  if (st->socket_) st->socket_->Reset();
   Finish(st);
   SendPending();
 }
@@ -581,10 +616,7 @@ void SessionBase::Finish(const std::shared_ptr<HboneStream>& st) {
   st->in_.clear();
   st->in_bytes_ = 0;
   st->in_front_off_ = 0;
-  if (st->socket_) {
-    asio::error_code ignored;
-    st->socket_->close(ignored);
-  }
+  if (st->socket_) st->socket_->Close();
   if (st->open_cb_) {
     OnStreamGone(st, st->result_.detail.empty() ? st->result_.result : st->result_.detail);
   }

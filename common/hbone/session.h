@@ -30,8 +30,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/base/byte_buffer.h"
 #include "absl/status/statusor.h"
-#include "ztunnel/hbone/transport.h"
+#include "common/hbone/transport.h"
 
 namespace zm::hbone {
 
@@ -66,6 +67,28 @@ class SessionBase;
 // Closes `socket` so that its peer sees a RST (SO_LINGER 0), as ztunnel/relay.cc does.
 void ResetSocket(asio::ip::tcp::socket& socket);
 
+// What a stream relays to: a TCP socket (ztunnel delivers to an app or reads from one), or an
+// in-process consumer (the waypoint's HTTP layer). Called only on the session's executor, one
+// read and one write outstanding at most; completions must run there too (never inline).
+class StreamPeer {
+ public:
+  using IoDone = std::function<void(const asio::error_code&, size_t)>;
+  virtual ~StreamPeer() = default;
+  // Bytes from the stream's peer, towards this end. Completes with how many were taken.
+  virtual void AsyncWriteSome(const std::vector<asio::const_buffer>& bufs, IoDone done) = 0;
+  // Bytes from this end towards the stream's peer; asio::error::eof at the end.
+  virtual void AsyncReadSome(asio::mutable_buffer buf, IoDone done) = 0;
+  // The stream's peer finished sending (END_STREAM), after every byte was written.
+  virtual void ShutdownSend() = 0;
+  // Abortive end (the stream was reset): a TCP peer sees a RST.
+  virtual void Reset() = 0;
+  // Orderly end of the relay.
+  virtual void Close() = 0;
+};
+
+// The StreamPeer of a TCP socket (TCP_NODELAY set).
+std::unique_ptr<StreamPeer> TcpPeer(asio::ip::tcp::socket socket);
+
 // One CONNECT stream and its relay to a local TCP socket.
 class HboneStream : public std::enable_shared_from_this<HboneStream> {
  public:
@@ -75,6 +98,8 @@ class HboneStream : public std::enable_shared_from_this<HboneStream> {
   // `done` runs once when both directions are finished or something was reset. If the
   // stream is already gone, the socket is reset and `done` reports why.
   void Start(asio::ip::tcp::socket socket, Done done);
+  // The same with any peer (the waypoint's in-process HTTP layer).
+  void Start(std::unique_ptr<StreamPeer> peer, Done done);
   // RST_STREAM(CANCEL) and, if attached, the socket closed with a RST.
   void Reset();
   int32_t id() const { return id_; }
@@ -89,7 +114,7 @@ class HboneStream : public std::enable_shared_from_this<HboneStream> {
 
   std::weak_ptr<SessionBase> session_;
   int32_t id_ = -1;
-  std::optional<asio::ip::tcp::socket> socket_;
+  std::unique_ptr<StreamPeer> socket_;  // the relay's other end
   Done done_;
   StreamResult result_;
   bool finished_ = false;  // relay over (done_ called or to be called), removed from the map
@@ -105,7 +130,7 @@ class HboneStream : public std::enable_shared_from_this<HboneStream> {
   bool socket_shut_ = false;  // shutdown(SHUT_WR) done after peer_eof_
 
   // socket -> peer: one chunk read from the socket, handed to nghttp2 DATA frames.
-  std::vector<char> out_;
+  ByteBuffer out_;
   size_t out_off_ = 0, out_len_ = 0;
   bool reading_ = false;
   bool socket_eof_ = false;
@@ -160,7 +185,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void OnStreamGone(const std::shared_ptr<HboneStream>& st, const std::string& why) = 0;
 
   void SendPending();
-  void Attach(const std::shared_ptr<HboneStream>& st, asio::ip::tcp::socket socket,
+  void Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<StreamPeer> peer,
               HboneStream::Done done);
   void ResetStream(const std::shared_ptr<HboneStream>& st, uint32_t h2_error, std::string result,
                    std::string detail);

@@ -1,11 +1,11 @@
-#include "ztunnel/hbone/server_session.h"
+#include "common/hbone/server_session.h"
 
 #include <atomic>
 #include <string>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
-#include "ztunnel/hbone/authority.h"
+#include "common/hbone/authority.h"
 
 namespace zm::hbone {
 
@@ -27,19 +27,23 @@ struct Responder::State {
     if (!s) return;
     asio::post(s->executor(), [s, st = std::move(stream)] {
       Log("hbone").warn("conn={} stream={} CONNECT dropped unanswered: 503", s->id(), st->id());
-      s->Respond(st, 503, std::nullopt, nullptr);
+      s->Respond(st, 503, nullptr, nullptr);
     });
   }
 };
 
 void Responder::Accept(asio::ip::tcp::socket upstream, HboneStream::Done done) {
+  Accept(TcpPeer(std::move(upstream)), std::move(done));
+}
+
+void Responder::Accept(std::unique_ptr<StreamPeer> upstream, HboneStream::Done done) {
   if (state_->answered.exchange(true)) {
     Log("hbone").error("Responder answered twice");
     return;
   }
   auto s = state_->session.lock();
   if (!s) {
-    ResetSocket(upstream);
+    upstream->Reset();
     if (done) done(StreamResult{.result = "session-closed"});
     return;
   }
@@ -59,7 +63,7 @@ void Responder::Reject(int status) {
   auto s = state_->session.lock();
   if (!s) return;
   asio::dispatch(s->executor(), [s, st = state_->stream, status] {
-    s->Respond(st, status, std::nullopt, nullptr);
+    s->Respond(st, status, nullptr, nullptr);
   });
 }
 
@@ -118,7 +122,7 @@ void HboneServerSession::OnHeadersComplete(const std::shared_ptr<HboneStream>& s
   st->headers_.clear();
   if (!error.empty()) {
     Log("hbone").info("conn={} stream={} 400: {}", id_, st->id_, error);
-    Respond(st, 400, std::nullopt, nullptr);
+    Respond(st, 400, nullptr, nullptr);
     return;
   }
   req.target = *target;
@@ -137,11 +141,11 @@ void HboneServerSession::OnHeadersComplete(const std::shared_ptr<HboneStream>& s
 }
 
 void HboneServerSession::Respond(const std::shared_ptr<HboneStream>& st, int status,
-                                 std::optional<asio::ip::tcp::socket> upstream,
+                                 std::unique_ptr<StreamPeer> upstream,
                                  HboneStream::Done done) {
   if (st->finished_ || closed()) {
     // The client reset the stream (or the session died) while we were deciding.
-    if (upstream) ResetSocket(*upstream);
+    if (upstream) upstream->Reset();
     if (done) {
       StreamResult r = st->result_;
       if (r.result == "ok") r.result = "session-closed";
@@ -156,7 +160,7 @@ void HboneServerSession::Respond(const std::shared_ptr<HboneStream>& st, int sta
     nghttp2_data_provider dp = DataProvider(st.get());
     nghttp2_submit_response(session_, st->id_, nv, 1, &dp);
     Log("hbone").debug("conn={} stream={} 200", id_, st->id_);
-    Attach(st, std::move(*upstream), std::move(done));
+    Attach(st, std::move(upstream), std::move(done));
     return;
   }
   nghttp2_submit_response(session_, st->id_, nv, 1, nullptr);
