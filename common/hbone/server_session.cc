@@ -33,10 +33,10 @@ struct Responder::State {
 };
 
 void Responder::Accept(asio::ip::tcp::socket upstream, HboneStream::Done done) {
-  Accept(TcpPeer(std::move(upstream)), std::move(done));
+  Accept(TcpByteStream(std::move(upstream)), std::move(done));
 }
 
-void Responder::Accept(std::unique_ptr<StreamPeer> upstream, HboneStream::Done done) {
+void Responder::Accept(std::unique_ptr<ByteStream> upstream, HboneStream::Done done) {
   if (state_->answered.exchange(true)) {
     Log("hbone").error("Responder answered twice");
     return;
@@ -141,7 +141,7 @@ void HboneServerSession::OnHeadersComplete(const std::shared_ptr<HboneStream>& s
 }
 
 void HboneServerSession::Respond(const std::shared_ptr<HboneStream>& st, int status,
-                                 std::unique_ptr<StreamPeer> upstream,
+                                 std::unique_ptr<ByteStream> upstream,
                                  HboneStream::Done done) {
   if (st->finished_ || closed()) {
     // The client reset the stream (or the session died) while we were deciding.

@@ -36,7 +36,7 @@ class Responder {
   // io_context). If the stream is gone meanwhile, `upstream` is reset and `done` says why.
   void Accept(asio::ip::tcp::socket upstream, HboneStream::Done done = nullptr);
   // The same with an in-process peer (the waypoint).
-  void Accept(std::unique_ptr<StreamPeer> upstream, HboneStream::Done done = nullptr);
+  void Accept(std::unique_ptr<ByteStream> upstream, HboneStream::Done done = nullptr);
   // Sends `status` (400, 401, 503, ...) with END_STREAM and ends the stream.
   void Reject(int status);
   // The stream, to Reset() it later (a live connection that policy now denies).
@@ -67,7 +67,7 @@ class HboneServerSession final : public SessionBase {
   void OnHeadersComplete(const std::shared_ptr<HboneStream>& st, const nghttp2_frame* f) override;
   void OnStreamGone(const std::shared_ptr<HboneStream>&, const std::string&) override {}
   void Respond(const std::shared_ptr<HboneStream>& st, int status,
-               std::unique_ptr<StreamPeer> upstream, HboneStream::Done done);
+               std::unique_ptr<ByteStream> upstream, HboneStream::Done done);
 
   std::string peer_identity_;
   OnConnect on_connect_;

@@ -28,40 +28,7 @@ void ResetSocket(asio::ip::tcp::socket& socket) {
   socket.close(ignored);
 }
 
-namespace {
 
-class TcpStreamPeer final : public StreamPeer {
- public:
-  explicit TcpStreamPeer(asio::ip::tcp::socket socket) : socket_(std::move(socket)) {
-    // The relay forwards writes as they come; Nagle would only add latency here.
-    asio::error_code ignored;
-    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  }
-  void AsyncWriteSome(const std::vector<asio::const_buffer>& bufs, IoDone done) override {
-    socket_.async_write_some(bufs, std::move(done));
-  }
-  void AsyncReadSome(asio::mutable_buffer buf, IoDone done) override {
-    socket_.async_read_some(buf, std::move(done));
-  }
-  void ShutdownSend() override {
-    asio::error_code ignored;
-    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
-  }
-  void Reset() override { ResetSocket(socket_); }
-  void Close() override {
-    asio::error_code ignored;
-    socket_.close(ignored);
-  }
-
- private:
-  asio::ip::tcp::socket socket_;
-};
-
-}  // namespace
-
-std::unique_ptr<StreamPeer> TcpPeer(asio::ip::tcp::socket socket) {
-  return std::make_unique<TcpStreamPeer>(std::move(socket));
-}
 
 // The C callbacks of nghttp2, forwarding into the session. None of them may call
 // nghttp2_session_mem_send/recv; SendPending() is a no-op while inside nghttp2.
@@ -265,10 +232,10 @@ HboneStream::HboneStream(std::weak_ptr<SessionBase> session, size_t read_size)
 }
 
 void HboneStream::Start(asio::ip::tcp::socket socket, Done done) {
-  Start(TcpPeer(std::move(socket)), std::move(done));
+  Start(TcpByteStream(std::move(socket)), std::move(done));
 }
 
-void HboneStream::Start(std::unique_ptr<StreamPeer> peer, Done done) {
+void HboneStream::Start(std::unique_ptr<ByteStream> peer, Done done) {
   auto s = session_.lock();
   if (!s) {
     peer->Reset();
@@ -496,7 +463,7 @@ nghttp2_data_provider SessionBase::DataProvider(HboneStream* st) {
   return dp;
 }
 
-void SessionBase::Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<StreamPeer> peer,
+void SessionBase::Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<ByteStream> peer,
                          HboneStream::Done done) {
   if (st->finished_ || closed_ || st->socket_) {
     peer->Reset();

@@ -31,6 +31,7 @@
 
 #include "absl/status/status.h"
 #include "common/base/byte_buffer.h"
+#include "common/hbone/byte_stream.h"
 #include "absl/status/statusor.h"
 #include "common/hbone/transport.h"
 
@@ -67,27 +68,6 @@ class SessionBase;
 // Closes `socket` so that its peer sees a RST (SO_LINGER 0), as ztunnel/relay.cc does.
 void ResetSocket(asio::ip::tcp::socket& socket);
 
-// What a stream relays to: a TCP socket (ztunnel delivers to an app or reads from one), or an
-// in-process consumer (the waypoint's HTTP layer). Called only on the session's executor, one
-// read and one write outstanding at most; completions must run there too (never inline).
-class StreamPeer {
- public:
-  using IoDone = std::function<void(const asio::error_code&, size_t)>;
-  virtual ~StreamPeer() = default;
-  // Bytes from the stream's peer, towards this end. Completes with how many were taken.
-  virtual void AsyncWriteSome(const std::vector<asio::const_buffer>& bufs, IoDone done) = 0;
-  // Bytes from this end towards the stream's peer; asio::error::eof at the end.
-  virtual void AsyncReadSome(asio::mutable_buffer buf, IoDone done) = 0;
-  // The stream's peer finished sending (END_STREAM), after every byte was written.
-  virtual void ShutdownSend() = 0;
-  // Abortive end (the stream was reset): a TCP peer sees a RST.
-  virtual void Reset() = 0;
-  // Orderly end of the relay.
-  virtual void Close() = 0;
-};
-
-// The StreamPeer of a TCP socket (TCP_NODELAY set).
-std::unique_ptr<StreamPeer> TcpPeer(asio::ip::tcp::socket socket);
 
 // One CONNECT stream and its relay to a local TCP socket.
 class HboneStream : public std::enable_shared_from_this<HboneStream> {
@@ -99,7 +79,7 @@ class HboneStream : public std::enable_shared_from_this<HboneStream> {
   // stream is already gone, the socket is reset and `done` reports why.
   void Start(asio::ip::tcp::socket socket, Done done);
   // The same with any peer (the waypoint's in-process HTTP layer).
-  void Start(std::unique_ptr<StreamPeer> peer, Done done);
+  void Start(std::unique_ptr<ByteStream> peer, Done done);
   // RST_STREAM(CANCEL) and, if attached, the socket closed with a RST.
   void Reset();
   int32_t id() const { return id_; }
@@ -114,7 +94,7 @@ class HboneStream : public std::enable_shared_from_this<HboneStream> {
 
   std::weak_ptr<SessionBase> session_;
   int32_t id_ = -1;
-  std::unique_ptr<StreamPeer> socket_;  // the relay's other end
+  std::unique_ptr<ByteStream> socket_;  // the relay's other end
   Done done_;
   StreamResult result_;
   bool finished_ = false;  // relay over (done_ called or to be called), removed from the map
@@ -185,7 +165,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   virtual void OnStreamGone(const std::shared_ptr<HboneStream>& st, const std::string& why) = 0;
 
   void SendPending();
-  void Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<StreamPeer> peer,
+  void Attach(const std::shared_ptr<HboneStream>& st, std::unique_ptr<ByteStream> peer,
               HboneStream::Done done);
   void ResetStream(const std::shared_ptr<HboneStream>& st, uint32_t h2_error, std::string result,
                    std::string detail);
