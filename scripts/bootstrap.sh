@@ -21,6 +21,12 @@ packages=(
   # the peers the mTLS benchmark compares against
   stunnel4 haproxy
 )
+# kubectl (with its built-in kustomize) for tests/deploy: Debian's kubernetes-client, unless a
+# kubectl is already installed (another package, e.g. Google's `kubectl`, owns /usr/bin/kubectl
+# and the two cannot both be installed).
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
