@@ -278,16 +278,15 @@ std::optional<ConditionKey> ParseConditionKey(std::string_view key, std::string*
   return std::nullopt;
 }
 
-void Validate(AuthorizationPolicy& p, std::vector<std::string>& errors) {
-  ValueChecker check(errors, p.ns);
-
-  // Attachment.
-  if (p.selector && p.has_target_refs()) {
+void ValidateAttachment(const std::optional<StringMap>& selector,
+                        const std::vector<TargetRef>& target_refs,
+                        std::vector<std::string>& errors) {
+  if (selector && !target_refs.empty()) {
     errors.push_back("spec.selector: cannot be used together with spec.targetRefs");
   }
-  if (p.target_refs.size() > 16) errors.push_back("spec.targetRefs: more than 16 entries");
-  for (size_t i = 0; i < p.target_refs.size(); ++i) {
-    const TargetRef& r = p.target_refs[i];
+  if (target_refs.size() > 16) errors.push_back("spec.targetRefs: more than 16 entries");
+  for (size_t i = 0; i < target_refs.size(); ++i) {
+    const TargetRef& r = target_refs[i];
     const std::string where = StrCat("spec.targetRefs[", i, "]");
     if (r.name.empty()) errors.push_back(StrCat(where, ".name: missing"));
     const bool ok = (r.kind == "Gateway" && r.group == "gateway.networking.k8s.io") ||
@@ -300,6 +299,12 @@ void Validate(AuthorizationPolicy& p, std::vector<std::string>& errors) {
                               "networking.istio.io ServiceEntry)"));
     }
   }
+}
+
+void Validate(AuthorizationPolicy& p, std::vector<std::string>& errors) {
+  ValueChecker check(errors, p.ns);
+
+  ValidateAttachment(p.selector, p.target_refs, errors);
   if (p.selector && p.selector->empty()) {
     p.warnings.push_back(
         "spec.selector has no labels: it selects every workload in scope (leave it out to say so)");

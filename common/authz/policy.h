@@ -172,6 +172,12 @@ struct ConditionKey {
 };
 std::optional<ConditionKey> ParseConditionKey(std::string_view key, std::string* error);
 
+// selector / targetRefs rules shared by the security kinds (policy-semantics §1.3): not both, at
+// most 16 refs, each of a supported kind with a name.
+void ValidateAttachment(const std::optional<StringMap>& selector,
+                        const std::vector<TargetRef>& target_refs,
+                        std::vector<std::string>& errors);
+
 // Semantic validation of a policy whose structure was read (policy-semantics §2.10, §9.8):
 // values, combinations, targetRefs, CUSTOM/provider. Appends one error per problem, each
 // naming the field ("spec.rules[0].from[1].source.ipBlocks[0]: not an IP address or CIDR:

@@ -6,6 +6,8 @@
 
 #include "common/k8s/authorization_policy.h"
 
+#include "common/k8s/policy_fields.h"
+
 #include "common/authz/policy.h"
 #include "common/base/strings.h"
 
@@ -13,21 +15,6 @@ namespace zm::k8s {
 namespace {
 
 using namespace yaml;  // NOLINT(google-build-using-namespace): the shared field readers
-
-// A list of strings (`principals: [a, b]`). Numbers are accepted as their text (`ports: [80]`).
-std::vector<std::string> StringList(const YAML::Node& parent, const std::string& key,
-                                    const std::string& field, ObjectContext& ctx) {
-  std::vector<std::string> out;
-  YAML::Node list = ListField(parent, key.c_str(), field, ctx);
-  for (size_t i = 0; i < list.size(); ++i) {
-    if (!list[i].IsScalar()) {
-      ctx.Error(StrCat(field, "[", i, "]"), "not a string");
-      continue;
-    }
-    out.push_back(list[i].Scalar());
-  }
-  return out;
-}
 
 // Reads the fields of one source or operation through a field table.
 template <typename Obj, typename Fields>
@@ -53,25 +40,6 @@ void ReadValueLists(const YAML::Node& node, const Fields& fields, const std::str
       ctx.Error(StrCat(field, ".", key), StrCat("unknown field (known: ", list, ")"));
     }
   }
-}
-
-authz::TargetRef ReadTargetRef(const YAML::Node& node, const std::string& field,
-                               ObjectContext& ctx) {
-  authz::TargetRef r;
-  if (!node.IsMap()) {
-    ctx.Error(field, "not a mapping");
-    return r;
-  }
-  CheckKnownFields(node, field, {"group", "kind", "name", "namespace"}, ctx);
-  r.group = ScalarField(node, "group", StrCat(field, ".group"), ctx);
-  r.kind = ScalarField(node, "kind", StrCat(field, ".kind"), ctx);
-  r.name = ScalarField(node, "name", StrCat(field, ".name"), ctx);
-  if (!ScalarField(node, "namespace", StrCat(field, ".namespace"), ctx).empty()) {
-    ctx.Error(StrCat(field, ".namespace"),
-              "cross-namespace references are not allowed (leave it out: the target is in the "
-              "policy's namespace)");
-  }
-  return r;
 }
 
 // `from: [{source: {...}}]` or `to: [{operation: {...}}]` of a rule into `out`.
@@ -164,29 +132,9 @@ void ParseAuthorizationPolicy(const YAML::Node& doc, const std::string& api_vers
                    {"selector", "targetRef", "targetRefs", "action", "provider", "rules"}, ctx);
 
   // Scope first: what a rejected policy still knows.
-  size_t before = ctx.errors().size();
-  const YAML::Node sel = spec.IsMap() ? spec["selector"] : YAML::Node();
-  if (sel.IsDefined() && !sel.IsNull()) {
-    YAML::Node selector = MapField(spec, "selector", "spec.selector", ctx);
-    CheckKnownFields(selector, "spec.selector", {"matchLabels"}, ctx);
-    p.selector = ReadStringMap(MapField(selector, "matchLabels", "spec.selector.matchLabels", ctx),
-                               "spec.selector.matchLabels", /*is_labels=*/true, ctx);
-  }
-  const bool selector_ok = ctx.errors().size() == before;
-
-  before = ctx.errors().size();
-  const YAML::Node one_ref = spec.IsMap() ? spec["targetRef"] : YAML::Node();
-  if (one_ref.IsDefined() && !one_ref.IsNull()) {
-    p.target_refs.push_back(ReadTargetRef(one_ref, "spec.targetRef", ctx));
-  }
-  YAML::Node refs = ListField(spec, "targetRefs", "spec.targetRefs", ctx);
-  if (refs.size() > 0 && !p.target_refs.empty()) {
-    ctx.Error("spec.targetRefs", "use targetRefs or the deprecated targetRef, not both");
-  }
-  for (size_t i = 0; i < refs.size(); ++i) {
-    p.target_refs.push_back(ReadTargetRef(refs[i], StrCat("spec.targetRefs[", i, "]"), ctx));
-  }
-  const bool refs_readable = ctx.errors().size() == before;
+  PolicyScope scope = ReadPolicyScope(spec, ctx);
+  p.selector = scope.selector;
+  p.target_refs = scope.target_refs;
 
   std::optional<authz::Action> action = authz::Action::kAllow;
   const std::string action_text = ScalarField(spec, "action", "spec.action", ctx);
@@ -224,9 +172,9 @@ void ParseAuthorizationPolicy(const YAML::Node& doc, const std::string& api_vers
   authz::RejectedAuthorizationPolicy r{.name = p.name,
                                        .ns = p.ns,
                                        .action = action,
-                                       .selector = selector_ok ? p.selector : std::nullopt,
-                                       .selector_unreadable = !selector_ok,
-                                       .has_target_refs = refs_readable && !p.target_refs.empty(),
+                                       .selector = scope.selector_ok ? p.selector : std::nullopt,
+                                       .selector_unreadable = !scope.selector_ok,
+                                       .has_target_refs = scope.refs_ok && !p.target_refs.empty(),
                                        .source = p.source,
                                        .error = ctx.errors().front()};
   out.rejected_authorization_policies.push_back(std::move(r));

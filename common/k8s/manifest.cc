@@ -19,6 +19,7 @@
 #include "common/base/status.h"
 #include "common/base/strings.h"
 #include "common/k8s/authorization_policy.h"
+#include "common/k8s/request_authentication.h"
 #include "common/k8s/yaml_fields.h"
 
 namespace zm::k8s {
@@ -447,6 +448,8 @@ void ParseDocument(const YAML::Node& doc, std::string_view file, int document, i
     ParsePeerAuthentication(doc, api_version, ctx, out);
   } else if (kind == "AuthorizationPolicy" && api_version.starts_with(kIstioSecurityGroup)) {
     ParseAuthorizationPolicy(doc, api_version, ctx, out);
+  } else if (kind == "RequestAuthentication" && api_version.starts_with(kIstioSecurityGroup)) {
+    ParseRequestAuthentication(doc, api_version, ctx, out);
   } else if (api_version == "v1" && kind == "Pod") {
     ParsePod(doc, ctx, out);
   } else if (api_version == "v1" && kind == "Namespace") {

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/authz/policy.h"
+#include "common/jwt/policy.h"
 
 namespace zm::k8s {
 
@@ -143,13 +144,16 @@ struct ParsedFile {
   std::vector<RejectedPeerAuthentication> rejected_peer_authentications;
   std::vector<authz::AuthorizationPolicy> authorization_policies;
   std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
+  std::vector<jwt::RequestAuthentication> request_authentications;
+  std::vector<jwt::RejectedRequestAuthentication> rejected_request_authentications;
   std::vector<std::string> errors;
 
   // Whether anything at all was read (a file's last good content is worth keeping).
   bool HasObjects() const {
     return !namespaces.empty() || !pods.empty() || !services.empty() ||
            !peer_authentications.empty() || !rejected_peer_authentications.empty() ||
-           !authorization_policies.empty() || !rejected_authorization_policies.empty();
+           !authorization_policies.empty() || !rejected_authorization_policies.empty() ||
+           !request_authentications.empty() || !rejected_request_authentications.empty();
   }
 };
 

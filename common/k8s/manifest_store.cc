@@ -273,6 +273,12 @@ ManifestSnapshot ManifestStore::Snapshot() const {
       [](const ParsedFile& f) { return &f.rejected_authorization_policies; },
       [](const auto& p) { return p.ns; }, snap.authorization_policies,
       snap.rejected_authorization_policies, snap.errors);
+  MergePolicies(
+      files_, "RequestAuthentication",
+      [](const ParsedFile& f) { return &f.request_authentications; },
+      [](const ParsedFile& f) { return &f.rejected_request_authentications; },
+      [](const auto& p) { return p.ns; }, snap.request_authentications,
+      snap.rejected_request_authentications, snap.errors);
   for (const auto& [name, ns] : namespaces) snap.namespaces.push_back(*ns);
   for (const auto& [key, pod] : pods) snap.pods.push_back(*pod);
   for (const auto& [key, svc] : services) snap.services.push_back(*svc);

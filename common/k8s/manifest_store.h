@@ -32,6 +32,8 @@ struct ManifestSnapshot {
   // The same for AuthorizationPolicy (sorted by namespace/name, one name space for duplicates).
   std::vector<authz::AuthorizationPolicy> authorization_policies;
   std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
+  std::vector<jwt::RequestAuthentication> request_authentications;
+  std::vector<jwt::RejectedRequestAuthentication> rejected_request_authentications;
   std::vector<std::string> errors;  // in file order; empty when everything parsed
 
   const Namespace* FindNamespace(std::string_view name) const;

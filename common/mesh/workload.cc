@@ -302,6 +302,13 @@ Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
       snap.warnings.push_back(StrCat("AuthorizationPolicy ", p.key(), ": ", w));
     }
   }
+  snap.request_authentications = objects.request_authentications;
+  snap.rejected_request_authentications = objects.rejected_request_authentications;
+  for (const jwt::RequestAuthentication& r : snap.request_authentications) {
+    for (const std::string& w : r.warnings) {
+      snap.warnings.push_back(StrCat("RequestAuthentication ", r.key(), ": ", w));
+    }
+  }
 
   // Warnings: legal, probably unintended.
   for (size_t i = 0; i < snap.peer_authentications.size();) {

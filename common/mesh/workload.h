@@ -109,6 +109,9 @@ struct Snapshot {
   // compiles them per enforcement layer. Rejected ones fail closed (authz/policy.h).
   std::vector<authz::AuthorizationPolicy> authorization_policies;
   std::vector<authz::RejectedAuthorizationPolicy> rejected_authorization_policies;
+  // RequestAuthentications as written (the waypoint's; not carried to ztunnel).
+  std::vector<jwt::RequestAuthentication> request_authentications;
+  std::vector<jwt::RejectedRequestAuthentication> rejected_request_authentications;
   // The agent's --default-policy (BuildSnapshot leaves kUpstream): the PeerAuthentication
   // default and the zero-trust implicit ALLOW, carried to ztunnel with the snapshot.
   DefaultPolicy default_policy = DefaultPolicy::kUpstream;

@@ -232,8 +232,8 @@ spec: {mtls: {mode: UNSET}, selector: {matchLabels: null}, portLevelMtls: null}
 
 TEST(ParsePeerAuthentication, OtherIstioKindsAreStillSkipped) {
   ParsedFile f = MustParse(R"(
-apiVersion: security.istio.io/v1
-kind: RequestAuthentication
+apiVersion: networking.istio.io/v1
+kind: VirtualService
 metadata: {name: a, namespace: demo}
 spec: {anything: goes}
 ---
