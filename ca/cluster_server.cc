@@ -5,6 +5,17 @@
 
 namespace zm::ca {
 
+absl::Status AuthorizeCaller(NodeAuthorizer& authz, const Caller& caller,
+                             const tls::SpiffeId& identity) {
+  if (!caller.node.empty()) return authz.Authorize(caller.node, identity);
+  if (!caller.identity.empty()) {
+    if (identity.ToString() == caller.identity) return absl::OkStatus();
+    return absl::PermissionDeniedError(StrCat(
+        "a caller that is not a ztunnel may obtain only its own identity, ", caller.identity));
+  }
+  return absl::PermissionDeniedError("the caller is bound to neither a node nor an identity");
+}
+
 ClusterCaServer::ClusterCaServer(tls::CertificateAuthority& ca, TokenAuthenticator& authn,
                                  NodeAuthorizer& authz, CaPolicy policy)
     : service_(
@@ -15,7 +26,7 @@ ClusterCaServer::ClusterCaServer(tls::CertificateAuthority& ca, TokenAuthenticat
             return authn.Authenticate(*token);
           },
           [&authz](const Caller& caller, const tls::SpiffeId& id) {
-            return authz.Authorize(caller.node, id);
+            return AuthorizeCaller(authz, caller, id);
           },
           policy) {}
 

@@ -1,8 +1,9 @@
 #pragma once
 // zmesh-ca's server (cluster mode): IstioCertificateService.CreateCertificate (common/ca's
-// CaService) over gRPC with TLS only — no plaintext port. The caller is the node its bearer
-// token names (TokenAuthenticator); it may obtain only identities of pods on that node
-// (NodeAuthorizer). Every issuance and refusal is logged by CaService, with the reason.
+// CaService) over gRPC with TLS only — no plaintext port. The caller is who its bearer token
+// says (TokenAuthenticator): a ztunnel's node, which may obtain only identities of pods on that
+// node (NodeAuthorizer), or a waypoint's own identity (AuthorizeCaller). Every issuance and refusal
+// is logged by CaService, with the reason.
 //
 // Threads: gRPC's own; the authenticator and authorizer are called from them concurrently.
 
@@ -21,6 +22,12 @@
 #include "common/tls/ca.h"
 
 namespace zm::ca {
+
+// The rule: a caller bound to a node (a ztunnel) gets what `authz` allows that node; a caller
+// bound to an identity (Caller::identity, a waypoint) gets that identity only; anyone else
+// nothing. PermissionDenied says why; `authz`'s Unavailable passes through.
+absl::Status AuthorizeCaller(NodeAuthorizer& authz, const Caller& caller,
+                             const tls::SpiffeId& identity);
 
 struct ClusterCaOptions {
   std::string listen = "127.0.0.1:15012";  // host:port; port 0 picks a free one (see port())

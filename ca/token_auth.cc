@@ -25,11 +25,15 @@ std::string_view Trim(std::string_view s) {
   return std::string_view(t.data(), t.size());
 }
 
-std::string Sha256Hex(std::string_view data) {
+bool IsTokenChar(char c) { return c > 0x20 && c < 0x7f && c != ','; }
+
+}  // namespace
+
+std::string TokenDigest(std::string_view token) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   // SHA-256 of a short buffer cannot fail short of memory exhaustion.
-  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) std::abort();
+  if (EVP_Digest(token.data(), token.size(), md, &len, EVP_sha256(), nullptr) != 1) std::abort();
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
@@ -38,10 +42,6 @@ std::string Sha256Hex(std::string_view data) {
   }
   return out;
 }
-
-bool IsTokenChar(char c) { return c > 0x20 && c < 0x7f && c != ','; }
-
-}  // namespace
 
 absl::StatusOr<std::string> BearerToken(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata) {
@@ -95,7 +95,7 @@ absl::StatusOr<std::map<std::string, TokenEntry>> ParseTokenFile(std::string_vie
       return bad(StrCat("\"", node, "\" is not a node name (a lower-case DNS subdomain)"));
     }
     auto [it, inserted] =
-        out.emplace(Sha256Hex(token), TokenEntry{.node = std::string(node), .line = line_no});
+        out.emplace(TokenDigest(token), TokenEntry{.node = std::string(node), .line = line_no});
     if (!inserted) return bad(StrCat("the same token is already given on line ", it->second.line));
   }
   return out;
@@ -156,7 +156,7 @@ absl::StatusOr<Caller> StaticTokenFile::Authenticate(std::string_view token) {
   std::lock_guard lock(mu_);
   RefreshLocked();
   if (!load_status_.ok()) return load_status_;
-  auto it = tokens_.find(Sha256Hex(token));
+  auto it = tokens_.find(TokenDigest(token));
   if (it == tokens_.end()) {
     return absl::UnauthenticatedError(StrCat("unknown token (not in token file ", path_, ")"));
   }

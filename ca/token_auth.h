@@ -33,6 +33,10 @@ class TokenAuthenticator {
 absl::StatusOr<std::string> BearerToken(
     const std::multimap<grpc::string_ref, grpc::string_ref>& metadata);
 
+// The SHA-256 of `token`, in hex: how the authenticators keep and look up tokens (never the
+// tokens themselves, which are also never logged).
+std::string TokenDigest(std::string_view token);
+
 // One line of a token file, keyed (in ParseTokenFile's map) by the SHA-256 of the token, so
 // the tokens themselves are not kept and a lookup does not compare secrets byte by byte.
 struct TokenEntry {

@@ -33,8 +33,13 @@ absl::StatusOr<std::vector<std::string>> CaService::Issue(const Caller& caller,
   if (absl::Status st = authorize_(caller, identity); !st.ok()) {
     L().warn("refused {} a certificate for {}: {}", caller.description, identity.ToString(),
              st.message());
-    return absl::PermissionDeniedError(StrCat("not authorized for ", identity.ToString(), ": ",
-                                              st.message()));
+    // Unavailable stays Unavailable (the caller retries); every other refusal is a denial.
+    if (absl::IsUnavailable(st)) {
+      return absl::UnavailableError(
+          StrCat("cannot authorize ", identity.ToString(), " now: ", st.message()));
+    }
+    return absl::PermissionDeniedError(
+        StrCat("not authorized for ", identity.ToString(), ": ", st.message()));
   }
   std::chrono::seconds ttl = validity_seconds > 0 ? std::chrono::seconds(validity_seconds)
                                                   : policy_.default_ttl;

@@ -22,11 +22,15 @@ namespace zm::ca {
 struct Caller {
   pid_t pid = 0;
   uid_t uid = 0;
-  std::string node;         // cluster mode: the node whose ztunnel the caller's token names
+  std::string node;  // cluster mode: the node whose ztunnel the caller's token names
+  // Cluster mode, a caller that is not a ztunnel (a waypoint): the one SPIFFE ID it may obtain,
+  // its own ("spiffe://cluster.local/ns/demo/sa/waypoint").
+  std::string identity;
   std::string description;  // for logs: "pid 123 (ztunnel)"
 };
 
-// May `caller` obtain a certificate for `identity`? An error says why not.
+// May `caller` obtain a certificate for `identity`? An error says why not: PermissionDenied, or
+// Unavailable when the authorizer cannot decide now (its source of truth is unreachable).
 using Authorizer = std::function<absl::Status(const Caller&, const tls::SpiffeId&)>;
 // The caller of the RPC being served, from the transport.
 using CallerOf = std::function<absl::StatusOr<Caller>(grpc::ServerContext*)>;

@@ -144,14 +144,22 @@ absl::StatusOr<CertificateAuthority> CertificateAuthority::FromParts(X509Ptr cer
                               std::move(trust_domain), clock);
 }
 
-absl::StatusOr<CertificateAuthority> CertificateAuthority::FromPem(std::string_view cert_pem,
-                                                                   std::string_view key_pem,
-                                                                   std::string trust_domain,
-                                                                   const Clock& clock) {
-  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(cert_pem, "CA certificate"));
-  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem, "CA key"));
-  return FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock,
-                   "CA certificate");
+absl::StatusOr<CertificateAuthority> CertificateAuthority::FromPem(
+    std::string_view cert_pem, std::string_view key_pem, std::string trust_domain,
+    const Clock& clock, std::string_view cert_source, std::string_view key_source) {
+  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CertFromPem(cert_pem, cert_source));
+  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, PrivateKeyFromPem(key_pem, key_source));
+  return FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock, cert_source);
+}
+
+absl::StatusOr<CertificateAuthority::GeneratedRoot> CertificateAuthority::GenerateRoot(
+    std::string_view trust_domain, const Clock& clock) {
+  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateEcP256Key());
+  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CreateRoot(key.get(), trust_domain, clock.Now()));
+  GeneratedRoot out;
+  ZM_ASSIGN_OR_RETURN(out.key_pem, PrivateKeyToPem(key.get()));
+  ZM_ASSIGN_OR_RETURN(out.cert_pem, CertToPem(cert.get()));
+  return out;
 }
 
 absl::StatusOr<CertificateAuthority> CertificateAuthority::LoadOrCreate(
@@ -173,17 +181,14 @@ absl::StatusOr<CertificateAuthority> CertificateAuthority::LoadOrCreate(
     L().info("loaded root CA from {} for trust domain {}", cert_path, ca.trust_domain());
     return ca;
   }
-  ZM_ASSIGN_OR_RETURN(EvpPkeyPtr key, GenerateEcP256Key());
-  ZM_ASSIGN_OR_RETURN(X509Ptr cert, CreateRoot(key.get(), trust_domain, clock.Now()));
-  ZM_ASSIGN_OR_RETURN(std::string key_pem, PrivateKeyToPem(key.get()));
-  ZM_ASSIGN_OR_RETURN(std::string cert_pem, CertToPem(cert.get()));
+  ZM_ASSIGN_OR_RETURN(GeneratedRoot fresh, GenerateRoot(trust_domain, clock));
   // The key first: a crash in between leaves a key without a certificate, which the next
   // start refuses by name instead of silently minting a second root.
-  ZM_RETURN_IF_ERROR(WriteFileAtomically(key_path, key_pem, 0600));
-  ZM_RETURN_IF_ERROR(WriteFileAtomically(cert_path, cert_pem, 0644));
+  ZM_RETURN_IF_ERROR(WriteFileAtomically(key_path, fresh.key_pem, 0600));
+  ZM_RETURN_IF_ERROR(WriteFileAtomically(cert_path, fresh.cert_pem, 0644));
   ZM_ASSIGN_OR_RETURN(
       CertificateAuthority ca,
-      FromParts(std::move(cert), std::move(key), std::move(trust_domain), clock, cert_path));
+      FromPem(fresh.cert_pem, fresh.key_pem, std::move(trust_domain), clock, cert_path, key_path));
   L().info("created root CA {} (key {}) for trust domain {}", cert_path, key_path,
            ca.trust_domain());
   return ca;

@@ -39,10 +39,22 @@ class CertificateAuthority {
                                                            const std::string& key_path,
                                                            std::string trust_domain,
                                                            const Clock& clock);
-  // The same from memory (the key is not a file here, so no mode check).
-  static absl::StatusOr<CertificateAuthority> FromPem(std::string_view cert_pem,
-                                                      std::string_view key_pem,
-                                                      std::string trust_domain, const Clock& clock);
+  // The same from memory (the key is not a file here, so no mode check). Errors start with
+  // `cert_source` or `key_source` ("Secret zmesh-system/zmesh-ca-root, tls.key: ...").
+  static absl::StatusOr<CertificateAuthority> FromPem(
+      std::string_view cert_pem, std::string_view key_pem, std::string trust_domain,
+      const Clock& clock, std::string_view cert_source = "CA certificate",
+      std::string_view key_source = "CA key");
+
+  // A new root as LoadOrCreate creates it (a fresh P-256 key; subject O=<trust_domain>, CA:TRUE,
+  // keyCertSign|cRLSign, kRootLifetime from `clock.Now()`), in PEM, for a store that is not a
+  // file (zmesh-ca keeps it in a Kubernetes Secret). Load it with FromPem.
+  struct GeneratedRoot {
+    std::string cert_pem;
+    std::string key_pem;  // PKCS#8; a secret
+  };
+  static absl::StatusOr<GeneratedRoot> GenerateRoot(std::string_view trust_domain,
+                                                    const Clock& clock);
 
   // Signs `csr_pem` for `authorized`: refuses a CSR that is malformed, badly signed, or asks
   // for another identity or trust domain. The leaf has the URI SAN only (critical, empty

@@ -98,6 +98,14 @@ inline void WriteFile(const std::string& path, std::string_view content) {
   std::filesystem::rename(tmp, path);
 }
 
+// spiffe://<td>/ns/<ns>/sa/<sa>, for names the test knows to be valid.
+inline tls::SpiffeId Id(std::string_view ns, std::string_view sa,
+                        std::string_view td = "cluster.local") {
+  auto id = tls::SpiffeId::Parse(StrCat("spiffe://", td, "/ns/", ns, "/sa/", sa));
+  if (!id.ok()) std::abort();
+  return *id;
+}
+
 inline std::string Csr(std::string_view ns, std::string_view sa,
                        std::string_view trust_domain = "cluster.local") {
   auto key = tls::GenerateEcP256Key();

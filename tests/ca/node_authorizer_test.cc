@@ -11,12 +11,9 @@ namespace zm::ca {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::Id;
 using testing::TempDir;
 using testing::WriteFile;
-
-tls::SpiffeId Id(std::string_view ns, std::string_view sa, std::string_view td = "cluster.local") {
-  return *tls::SpiffeId::Parse(StrCat("spiffe://", td, "/ns/", ns, "/sa/", sa));
-}
 
 class ManifestNodeAuthorizerTest : public ::testing::Test {
  protected:

@@ -13,7 +13,9 @@
 #include <regex>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "tests/ca/ca_test_support.h"
+#include "tests/ca/kube_test_support.h"
 #include "ztunnel/identity/ca_client.h"
 
 namespace zm::ca {
@@ -99,10 +101,12 @@ class ZmeshCaProcessTest : public ::testing::Test {
     return ss.str();
   }
 
-  std::unique_ptr<ztunnel::GrpcCaClient> Client(int port, const std::string& token) {
+  std::unique_ptr<ztunnel::GrpcCaClient> Client(int port, const std::string& token,
+                                                std::string root = "") {
     WriteFile(dir_ / "client-token", token);
+    if (root.empty()) root = dir_ / "state/ca/root-cert.pem";
     auto c = ztunnel::GrpcCaClient::Create(StrCat("127.0.0.1:", port),
-                                           {.root_cert_file = dir_ / "state/ca/root-cert.pem",
+                                           {.root_cert_file = root,
                                             .token_file = dir_ / "client-token",
                                             .tls_server_name = "zmesh-ca.zmesh-system.svc",
                                             .deadline = std::chrono::seconds(5)});
@@ -200,6 +204,110 @@ TEST_F(ZmeshCaProcessTest, ExplicitRootFilesAreUsed) {
   ASSERT_NE(WaitListening(), 0) << Log();
   EXPECT_TRUE(std::filesystem::exists(dir_ / "pki/root.key"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "state"));
+}
+
+// Kubernetes mode: --kubeconfig pointing at the fake API server in this process.
+class ZmeshCaKubeProcessTest : public ZmeshCaProcessTest {
+ protected:
+  void SetUp() override {
+    ZmeshCaProcessTest::SetUp();
+    ASSERT_TRUE(api_.Start().ok());
+    testing::PutCluster(api_);
+    reviews_.Set("tok-zt1", testing::ZtunnelReview("node1"));
+    reviews_.Set("tok-waypoint", testing::ServiceAccountReview("demo", "waypoint", "waypoint"));
+    WriteFile(dir_ / "kubeconfig", StrCat(R"(apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster: {server: ")",
+                                          api_.url(), R"("}
+users:
+- name: zmesh-ca
+  user: {token: zmesh-ca-sa-token}
+contexts:
+- name: fake
+  context: {cluster: fake, user: zmesh-ca}
+current-context: fake
+)"));
+  }
+  std::vector<std::string> KubeArgs() {
+    return {"--listen", "127.0.0.1:0", "--kubeconfig", dir_ / "kubeconfig", "--log-level", "debug"};
+  }
+  // The root certificate in the Secret, written to a file for the client; empty when absent.
+  std::string SecretRoot() {
+    auto secret = api_.Object("v1", "Secret", "zmesh-system", "zmesh-ca-root");
+    std::string pem;
+    if (!secret || !absl::Base64Unescape((*secret)["data"].value("tls.crt", ""), &pem)) return "";
+    WriteFile(dir_ / "secret-root.pem", pem);
+    return pem;
+  }
+
+  testutil::FakeKubeApiServer api_{{.token = "zmesh-ca-sa-token"}};
+  testing::TokenReviews reviews_{api_};
+};
+
+TEST_F(ZmeshCaKubeProcessTest, FileModeFlagsAreRefusedInKubernetesMode) {
+  auto args = KubeArgs();
+  args.insert(args.end(), {"--tokens", dir_ / "tokens"});
+  Spawn(args);
+  int code = WaitExit();
+  EXPECT_NE(code, 0) << Log();
+  EXPECT_NE(code, -1) << Log();
+  EXPECT_THAT(Log(), HasSubstr("--tokens"));
+}
+
+TEST_F(ZmeshCaKubeProcessTest, NeitherModeIsAUsageError) {
+  Spawn({"--listen", "127.0.0.1:0"});
+  EXPECT_EQ(WaitExit(), 2) << Log();
+  EXPECT_THAT(Log(), HasSubstr("--kubeconfig or --in-cluster"));
+}
+
+TEST_F(ZmeshCaKubeProcessTest, AnUnreachableApiServerStopsTheStartNamingTheSecret) {
+  api_.FailRequests(503, -1);
+  Spawn(KubeArgs());
+  EXPECT_EQ(WaitExit(), 1) << Log();
+  EXPECT_THAT(Log(), HasSubstr("Secret zmesh-system/zmesh-ca-root: cannot read it"));
+}
+
+TEST_F(ZmeshCaKubeProcessTest, ServesByTokenReviewWithTheRootInASecretKeptAcrossRestarts) {
+  Spawn(KubeArgs());
+  int port = WaitListening();
+  ASSERT_NE(port, 0) << Log();
+  const std::string root = SecretRoot();
+  ASSERT_FALSE(root.empty()) << "the root Secret was created";
+
+  auto refused = Client(port, "tok-zt1", dir_ / "secret-root.pem")
+                     ->Fetch(Csr("demo", "server"), std::chrono::hours(24));
+  ASSERT_TRUE(absl::IsPermissionDenied(refused.status())) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("on node node1"));
+  auto chain = Client(port, "tok-zt1", dir_ / "secret-root.pem")
+                   ->Fetch(Csr("demo", "client"), std::chrono::hours(24));
+  ASSERT_TRUE(chain.ok()) << chain.status() << "\n" << Log();
+  EXPECT_TRUE(testing::VerifiedIdentity(*chain, root).ok());
+  auto waypoint = Client(port, "tok-waypoint", dir_ / "secret-root.pem")
+                      ->Fetch(Csr("demo", "waypoint"), std::chrono::hours(1));
+  ASSERT_TRUE(waypoint.ok()) << waypoint.status();
+
+  std::string log = Log();
+  EXPECT_THAT(log, HasSubstr("root CA created for trust domain cluster.local, kept in Secret "
+                             "zmesh-system/zmesh-ca-root"));
+  EXPECT_THAT(log, HasSubstr("refused ztunnel of node node1"));
+  EXPECT_THAT(log, HasSubstr("issued spiffe://cluster.local/ns/demo/sa/waypoint to service "
+                             "account demo/waypoint"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("tok-zt1")));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("PRIVATE KEY")));
+  ::kill(pid_, SIGTERM);
+  ASSERT_EQ(WaitExit(), 0) << Log();
+
+  Spawn(KubeArgs());
+  port = WaitListening();
+  ASSERT_NE(port, 0) << Log();
+  EXPECT_THAT(Log(), HasSubstr("root CA loaded from Secret zmesh-system/zmesh-ca-root"));
+  EXPECT_EQ(SecretRoot(), root);
+  auto again = Client(port, "tok-zt1", dir_ / "secret-root.pem")
+                   ->Fetch(Csr("demo", "client"), std::chrono::hours(1));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(testing::VerifiedIdentity(*again, root).ok());
 }
 
 }  // namespace

@@ -83,6 +83,7 @@ constexpr ResourceDef kResources[] = {
     {"v1", "Namespace", "namespaces", false, true},
     {"v1", "Pod", "pods", true, true},
     {"v1", "Service", "services", true, true},
+    {"v1", "Secret", "secrets", true, true},
     {"discovery.k8s.io/v1", "EndpointSlice", "endpointslices", true, true},
     {"security.istio.io/v1", "AuthorizationPolicy", "authorizationpolicies", true, false},
     {"security.istio.io/v1", "PeerAuthentication", "peerauthentications", true, false},

@@ -10,7 +10,7 @@
 // server misbehave the ways a real one does: compacted history, expired watches, streams broken
 // in the middle of an event, slow answers, injected failures, garbage on the stream.
 //
-// Kinds served: v1 Namespace, Pod, Service; discovery.k8s.io/v1 EndpointSlice;
+// Kinds served: v1 Namespace, Pod, Service, Secret; discovery.k8s.io/v1 EndpointSlice;
 // security.istio.io/v1 AuthorizationPolicy, PeerAuthentication, RequestAuthentication. Like the
 // real server, list items of built-in kinds carry no kind/apiVersion (CRDs' do). Selectors are
 // refused with a 400 rather than ignored.
