@@ -289,6 +289,11 @@ std::optional<int> FirstMatchingRule(const CompiledPolicy& p, const Resolved& r,
     if (r.peer.identified && r.peer.ns == dest_ns) return 0;
     return std::nullopt;
   }
+  if (p.origin == CompiledPolicy::Origin::kZeroTrustJwt) {
+    const JwtIdentity* j = r.a.jwt;
+    if (j == nullptr || j->issuer.empty() || j->subject.empty()) return 0;
+    return std::nullopt;
+  }
   for (const CompiledRule& rule : p.rules) {
     if (RuleHolds(rule, r)) return rule.index;
   }
@@ -308,8 +313,13 @@ std::optional<CompiledPolicy> CompilePolicy(const AuthorizationPolicy& p, Layer 
       (p.has_target_refs() || p.action == Action::kAudit || p.action == Action::kCustom)) {
     return std::nullopt;
   }
-  CompiledPolicy c{
-      .key = p.key(), .ns = p.ns, .selector = p.selector, .action = p.action, .dry_run = p.dry_run};
+  CompiledPolicy c{.key = p.key(),
+                   .ns = p.ns,
+                   .selector = p.selector,
+                   .action = p.action,
+                   .dry_run = p.dry_run,
+                   .target_refs = p.target_refs,
+                   .provider = p.provider};
   std::vector<int> dropped;
   std::set<std::string> http_fields;
   for (size_t i = 0; i < p.rules.size(); ++i) {
@@ -398,6 +408,11 @@ std::shared_ptr<const PolicySet> PolicySet::Build(
     auto c = std::make_unique<CompiledPolicy>();
     c->key = r.key();
     c->ns = r.ns;
+    if (r.has_target_refs) {
+      // Readable refs are not kept in the rejected form: at L7 it attaches namespace-wide to
+      // the waypoint of its namespace (see ForTargets), failing closed there.
+      c->target_refs.push_back(TargetRef{.group = "gateway.networking.k8s.io", .kind = "*"});
+    }
     c->selector = r.selector_unreadable ? std::nullopt : r.selector;
     c->origin = CompiledPolicy::Origin::kRejected;
     c->note = StrCat("rejected: ", r.error);
@@ -420,6 +435,13 @@ std::shared_ptr<const PolicySet> PolicySet::Build(
   }
 
   for (const auto& p : set->policies_) {
+    if (layer == Layer::kL7) {
+      for (const TargetRef& r : p->target_refs) {
+        // A GatewayClass is named from the root namespace; other kinds are in the policy's.
+        set->by_target_[TargetKey{r.kind, p->ns, r.name}].push_back(p.get());
+      }
+      continue;
+    }
     const bool wide = !p->selector || p->selector->empty();
     if (p->ns == set->options_.root_namespace) {
       if (wide) {
@@ -443,8 +465,36 @@ std::shared_ptr<const PolicySet> PolicySet::Build(
         .action = Action::kAllow,
         .origin = CompiledPolicy::Origin::kZeroTrustDefault,
         .note = "--default-policy=zero-trust: peers of the destination's own namespace"});
+    if (layer == Layer::kL7) {
+      set->zero_trust_jwt_ = std::make_unique<CompiledPolicy>(CompiledPolicy{
+          .key = "(zero-trust default: end-user JWT)",
+          .ns = set->options_.root_namespace,
+          .action = Action::kDeny,
+          .origin = CompiledPolicy::Origin::kZeroTrustJwt,
+          .note = "--default-policy=zero-trust: every request needs a verified end-user JWT"});
+    }
   }
   return set;
+}
+
+std::vector<const CompiledPolicy*> PolicySet::ForTargets(
+    std::span<const TargetKey> targets) const {
+  std::vector<const CompiledPolicy*> out;
+  for (const TargetKey& t : targets) {
+    if (auto it = by_target_.find(t); it != by_target_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+    // A rejected policy whose refs were readable but not kept: any target in its namespace.
+    if (auto it = by_target_.find(TargetKey{"*", t.ns, ""}); it != by_target_.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const CompiledPolicy* a, const CompiledPolicy* b) { return a->order < b->order; });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (zero_trust_jwt_) out.push_back(zero_trust_jwt_.get());
+  if (zero_trust_) out.push_back(zero_trust_.get());
+  return out;
 }
 
 std::vector<const CompiledPolicy*> PolicySet::ForWorkload(std::string_view ns,
@@ -477,6 +527,23 @@ Decision PolicySet::Evaluate(std::span<const CompiledPolicy* const> applicable,
     d.trace.push_back(std::move(line));
   };
 
+  // Step 1 (L7): CUSTOM policies that match name their providers; AUDIT matches are reported.
+  for (const CompiledPolicy* p : applicable) {
+    if (p->action != Action::kCustom && p->action != Action::kAudit) continue;
+    auto rule = FirstMatchingRule(*p, r, dest_ns);
+    trace(*p, rule);
+    if (!rule || p->dry_run) continue;
+    if (p->action == Action::kAudit) {
+      d.audit.push_back(p->key);
+      continue;
+    }
+    d.custom_policies.push_back(p->key);
+    if (std::find(d.custom_providers.begin(), d.custom_providers.end(), p->provider) ==
+        d.custom_providers.end()) {
+      d.custom_providers.push_back(p->provider);
+    }
+  }
+
   // Step 2: any DENY that matches denies.
   for (const CompiledPolicy* p : applicable) {
     if (p->action != Action::kDeny) continue;
@@ -489,12 +556,17 @@ Decision PolicySet::Evaluate(std::span<const CompiledPolicy* const> applicable,
     }
     if (d.allowed) {
       d.allowed = false;
-      d.policy = p->key;
-      if (p->origin != CompiledPolicy::Origin::kRejected) d.rule = *rule;
-      d.reason =
-          p->origin == CompiledPolicy::Origin::kRejected
-              ? StrCat("denied by ", p->key, ", a policy that failed validation (", p->note, ")")
-              : StrCat("denied by DENY policy ", p->key, " rule ", *rule);
+      if (p->origin == CompiledPolicy::Origin::kZeroTrustJwt) {
+        d.implicit = true;
+        d.reason = "denied by the zero-trust default: the request carries no verified end-user JWT";
+      } else if (p->origin == CompiledPolicy::Origin::kRejected) {
+        d.policy = p->key;
+        d.reason = StrCat("denied by ", p->key, ", a policy that failed validation (", p->note, ")");
+      } else {
+        d.policy = p->key;
+        d.rule = *rule;
+        d.reason = StrCat("denied by DENY policy ", p->key, " rule ", *rule);
+      }
       if (!want_trace) return d;
     }
   }

@@ -106,7 +106,9 @@ struct CompiledRule {
 };
 
 struct CompiledPolicy {
-  enum class Origin { kWritten, kRejected, kZeroTrustDefault };
+  // kZeroTrustDefault: the implicit same-namespace ALLOW; kZeroTrustJwt: the waypoint's implicit
+  // DENY of requests without a verified end-user JWT (both with --default-policy=zero-trust).
+  enum class Origin { kWritten, kRejected, kZeroTrustDefault, kZeroTrustJwt };
   std::string key;  // "ns/name"
   std::string ns;
   std::optional<StringMap> selector;  // nullopt or empty: namespace-wide (mesh-wide in root)
@@ -116,6 +118,16 @@ struct CompiledPolicy {
   std::vector<CompiledRule> rules;
   std::string note;  // why it was changed at this layer, or the rejection
   int order = 0;     // position in the set (sorted by key): ForWorkload's order
+  std::vector<TargetRef> target_refs;  // L7: what the policy attaches to
+  std::string provider;                // CUSTOM: provider.name
+};
+
+// A targetRefs destination a waypoint enforces for (policy-semantics §1.3, §9.1).
+struct TargetKey {
+  std::string kind;  // "Gateway", "GatewayClass", "Service", "ServiceEntry"
+  std::string ns;    // the policy's namespace (GatewayClass: the root namespace)
+  std::string name;
+  auto operator<=>(const TargetKey&) const = default;
 };
 
 struct Decision {
@@ -128,6 +140,10 @@ struct Decision {
   std::string reason;                // words, for logs and explain
   std::vector<std::string> dry_run;  // what dry-run policies would have done
   std::vector<std::string> audit;    // AUDIT policies that matched (L7)
+  // L7: CUSTOM policies that matched, whose providers must be asked (an allow from a provider
+  // does not bypass the decision above; a deny from one denies). Provider names, deduplicated.
+  std::vector<std::string> custom_providers;
+  std::vector<std::string> custom_policies;  // "ns/name" of those policies
   std::vector<std::string> trace;    // every applicable policy and its outcome (when asked)
 };
 
@@ -142,6 +158,10 @@ class PolicySet {
   // namespace-wide and selector policies; plus the zero-trust default. Sorted by key.
   std::vector<const CompiledPolicy*> ForWorkload(std::string_view ns,
                                                  const StringMap& labels) const;
+
+  // L7 (the waypoint): the policies attached through targetRefs to any of `targets`; sorted by
+  // key; plus the zero-trust default's waypoint rule when on.
+  std::vector<const CompiledPolicy*> ForTargets(std::span<const TargetKey> targets) const;
 
   // The decision over `applicable` for a destination in `dest_ns`.
   Decision Evaluate(std::span<const CompiledPolicy* const> applicable, std::string_view dest_ns,
@@ -174,9 +194,11 @@ class PolicySet {
   PolicySetOptions options_;
   std::vector<std::unique_ptr<CompiledPolicy>> policies_;
   std::unique_ptr<CompiledPolicy> zero_trust_;
+  std::unique_ptr<CompiledPolicy> zero_trust_jwt_;  // L7
   std::vector<const CompiledPolicy*> mesh_wide_;
   LabelIndex root_selected_;
   std::map<std::string, NamespaceIndex, std::less<>> by_ns_;
+  std::map<TargetKey, std::vector<const CompiledPolicy*>> by_target_;  // L7
   std::vector<std::string> warnings_;
 };
 

@@ -342,7 +342,7 @@ def check_ca(objs, zt):
         check([s["secretName"] for _, s in mounted] == [secret],
               f"zmesh-node mounts secrets {[s['secretName'] for _, s in mounted]}, the CA keeps its root in {secret}")
         for n, s in mounted:
-            check([i["key"] for i in s.get("items", [])] == ["root-cert.pem"],
+            check([(i["key"], i.get("path")) for i in s.get("items", [])] == [("tls.crt", "root-cert.pem")],
                   f"zmesh-node mounts more of {secret} than the root certificate")
             mp = mounts_of(container(pod_spec(find(objs, "DaemonSet", "zmesh-node")), "ztunnel")).get(n, {})
             check(arg_value(zt, "--ca-root-cert") == os.path.join(mp.get("mountPath", "?"), "root-cert.pem"),

@@ -129,8 +129,16 @@ Outcome Evaluate(const Case& c) {
     mesh::L4Verdict v = mesh::AuthorizeL4(snap, *set, *dst, req, "zmesh-system");
     return Outcome{v.allowed, v.policy, v.rule, v.reason, v.dry_run};
   }
+  // At L7 the cases' policies are attached to the waypoint "waypoint" of demo (a waypoint
+  // enforces only what reaches it through targetRefs, §9.1).
+  std::vector<AuthorizationPolicy> attached = snap.authorization_policies;
+  for (AuthorizationPolicy& p : attached) {
+    p.selector.reset();
+    p.target_refs = {
+        TargetRef{.group = "gateway.networking.k8s.io", .kind = "Gateway", .name = "waypoint"}};
+  }
   auto set = PolicySet::Build(
-      snap.authorization_policies, snap.rejected_authorization_policies,
+      attached, snap.rejected_authorization_policies,
       PolicySetOptions{
           .layer = Layer::kL7, .root_namespace = "zmesh-system", .zero_trust = c.zero_trust});
   HttpRequest http{
@@ -157,7 +165,8 @@ Outcome Evaluate(const Case& c) {
                    .destination_port = c.port,
                    .http = &http,
                    .jwt = c.jwt ? &jwt : nullptr};
-  Decision d = set->EvaluateForWorkload("demo", dst->labels, attrs);
+  const TargetKey targets[] = {{"Gateway", "demo", "waypoint"}};
+  Decision d = set->Evaluate(set->ForTargets(targets), "demo", attrs);
   return Outcome{d.allowed, d.policy, d.rule, d.reason, d.dry_run};
 }
 
