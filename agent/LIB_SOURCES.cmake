@@ -3,6 +3,7 @@
 # ${ZMESH_AGENT_MODEL_SOURCES} to the agent library (or links zmesh_agent_model).
 set(ZMESH_AGENT_MODEL_SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/enrollment.cc
+    ${CMAKE_CURRENT_LIST_DIR}/dir_watcher.cc
     ${CMAKE_CURRENT_LIST_DIR}/manifest_watcher.cc
     ${CMAKE_CURRENT_LIST_DIR}/inpod_routing.cc)
 if(NOT TARGET zmesh_agent_model)

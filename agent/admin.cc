@@ -30,6 +30,9 @@ http::HttpResponse HandleAdmin(const AgentView& view, std::string_view method, s
     out += "# HELP zmesh_agent_ztunnel_connected 1 when a ztunnel is connected over ZDS.\n";
     out += "# TYPE zmesh_agent_ztunnel_connected gauge\n";
     out += StrCat("zmesh_agent_ztunnel_connected ", view.ztunnel_connected ? 1 : 0, "\n");
+    out += "# HELP zmesh_agent_cni_adds_waiting CNI ADDs waiting for their pod's enrollment.\n";
+    out += "# TYPE zmesh_agent_cni_adds_waiting gauge\n";
+    out += StrCat("zmesh_agent_cni_adds_waiting ", view.cni_waiting, "\n");
     out += "# HELP zmesh_agent_reconciles_total Reconciliations of the node's pods.\n";
     out += "# TYPE zmesh_agent_reconciles_total counter\n";
     out += StrCat("zmesh_agent_reconciles_total ", view.reconciles, "\n");

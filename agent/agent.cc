@@ -58,6 +58,7 @@ absl::StatusOr<uint64_t> CgroupIdOfPid(pid_t pid) {
 
 Agent::Agent(AgentOptions options, bpf::Datapath& datapath, ZdsServer& zds, PodNetns& netns)
     : options_(std::move(options)),
+      cni_pods_(options_.cni_state_file),
       datapath_(datapath),
       zds_(zds),
       enroller_(datapath, zds, netns),
@@ -90,7 +91,10 @@ std::vector<EnrollTarget> Agent::Desired(const k8s::ManifestSnapshot& objects) {
   }
   logged_warnings_ = std::move(warnings);
   std::vector<EnrollTarget> out;
-  for (const EnrollmentDecision& d : DecideEnrollment(snapshot, options_.node)) {
+  decisions_ = DecideEnrollment(snapshot, options_.node);
+  decision_by_key_.clear();
+  for (size_t i = 0; i < decisions_.size(); ++i) decision_by_key_[decisions_[i].key()] = i;
+  for (const EnrollmentDecision& d : decisions_) {
     if (!d.enrolled || !d.workload) {
       L().debug("{} not enrolled: {}", d.key(), d.detail);
       continue;
@@ -118,7 +122,11 @@ absl::Status Agent::Start(std::shared_ptr<const k8s::ManifestSnapshot> initial) 
   config.mark_mask = ZM_MARK_MASK;
   config.node_netns_cookie = node_cookie;
   ZM_RETURN_IF_ERROR(datapath_.WriteConfig(config));
-  desired_ = Desired(*initial);
+  // The sandboxes zmesh-cni reported before a restart: without their netns the pods enrolled
+  // through it would look unwanted to Recover() and lose their capture.
+  ZM_RETURN_IF_ERROR(cni_pods_.Load(std::chrono::steady_clock::now()));
+  objects_ = std::move(initial);
+  Recompute();
   ZM_RETURN_IF_ERROR(enroller_.Recover(desired_));
   recovered_ = true;
   // New pods wait for ztunnel (pending); adopted ones are left as they are.
@@ -139,6 +147,197 @@ void Agent::PostZtunnel(Fd conn) {
   std::lock_guard lock(mu_);
   events_.emplace_back(std::move(conn));
   cv_.notify_one();
+}
+
+void Agent::PostCni(cni::PodRequest request, CniReply reply) {
+  std::lock_guard lock(mu_);
+  events_.emplace_back(CniCall{.request = std::move(request), .reply = std::move(reply)});
+  cv_.notify_one();
+}
+
+void Agent::SetTaskPending(const std::string& task, bool pending) {
+  std::lock_guard lock(view_mu_);
+  if (pending) {
+    external_tasks_.insert(task);
+  } else {
+    external_tasks_.erase(task);
+  }
+}
+
+void Agent::Recompute() {
+  desired_ = cni_pods_.pods().empty() ? Desired(*objects_)
+                                      : Desired(WithCniPods(*objects_, cni_pods_.pods()));
+}
+
+void Agent::OnCni(CniCall call) {
+  const cni::PodRequest& r = call.request;
+  const std::string key = r.key();
+  L().info("CNI {} {} container {} netns {}", cni::CommandName(r.command), key, r.container_id,
+           r.netns.empty() ? "-" : r.netns);
+  switch (r.command) {
+    case cni::Command::kAdd: {
+      absl::Status st = cni_pods_.Put({.ns = r.pod_namespace,
+                                       .name = r.pod_name,
+                                       .uid = r.pod_uid,
+                                       .container_id = r.container_id,
+                                       .netns = r.netns,
+                                       .ips = r.ips,
+                                       .recorded = std::chrono::steady_clock::now()});
+      // Enrollment goes on; only a restart would forget this sandbox.
+      if (!st.ok()) L().error("CNI {}: cannot save the sandbox: {}", key, st.message());
+      if (auto old = cni_adds_.find(key); old != cni_adds_.end()) {
+        old->second.call.reply(
+            {.ok = false,
+             .error = StrCat(key, ": superseded by the ADD of container ", r.container_id),
+             .retry = true});
+        cni_adds_.erase(old);
+      }
+      const int64_t ms = r.timeout_ms > 0 ? r.timeout_ms : 30'000;
+      cni_adds_[key] =
+          PendingAdd{.call = std::move(call),
+                     .deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms),
+                     .why = "the agent has not looked at it yet"};
+      break;
+    }
+    case cni::Command::kDel: {
+      auto removed = cni_pods_.Remove(key, r.container_id);
+      if (!removed.ok()) L().error("CNI {}: {}", key, removed.status().message());
+      if (auto add = cni_adds_.find(key);
+          add != cni_adds_.end() &&
+          (r.container_id.empty() || add->second.call.request.container_id == r.container_id)) {
+        add->second.call.reply(
+            {.ok = false, .error = StrCat(key, ": its sandbox was deleted"), .retry = true});
+        cni_adds_.erase(add);
+      }
+      cni_answer_now_.push_back(std::move(call));
+      break;
+    }
+    case cni::Command::kCheck:
+      cni_answer_now_.push_back(std::move(call));
+      break;
+  }
+}
+
+std::optional<cni::PodReply> Agent::CniAnswer(const cni::PodRequest& r,
+                                              const std::map<std::string, PodStatus>& pending,
+                                              std::string& why) const {
+  const std::string key = r.key();
+  auto ok = [](std::string_view state) {
+    return cni::PodReply{.ok = true, .state = std::string(state)};
+  };
+  auto refuse = [&](std::string_view error) {
+    return cni::PodReply{.ok = false, .error = StrCat(key, ": ", error)};
+  };
+  const k8s::Pod* pod = objects_->FindPod(r.pod_namespace, r.pod_name);
+  if (pod == nullptr || (!r.pod_uid.empty() && pod->uid != r.pod_uid)) {
+    // Not (yet) seen from the API server. A namespace known to be outside the mesh decides now;
+    // otherwise the pod's labels and service account are needed.
+    if (const k8s::Namespace* ns = objects_->FindNamespace(r.pod_namespace)) {
+      auto mode = ns->labels.find(std::string(kDataplaneModeLabel));
+      if (mode == ns->labels.end() || mode->second != kDataplaneModeAmbient) {
+        return ok(cni::kStateNotInMesh);
+      }
+    }
+    why = pod == nullptr ? "the pod is not known from the API server yet"
+                         : StrCat("pod uid ", r.pod_uid, " is not known from the API server yet");
+    return std::nullopt;
+  }
+  auto d = decision_by_key_.find(key);
+  if (d == decision_by_key_.end()) {
+    return refuse(
+        StrCat("spec.nodeName is \"", pod->node_name, "\", this is node ", options_.node));
+  }
+  const EnrollmentDecision& decision = decisions_[d->second];
+  switch (decision.reason) {
+    case EnrollReason::kEnrolled: {
+      const EnrollTarget* target = enroller_.EnrolledTarget(decision.uid);
+      if (target != nullptr && (r.netns.empty() || target->netns == r.netns)) {
+        return ok(cni::kStateEnrolled);
+      }
+      auto p = pending.find(decision.uid);
+      why = p != pending.end() ? p->second.error : "enrollment in progress";
+      return std::nullopt;
+    }
+    case EnrollReason::kNamespaceNotLabelled:
+    case EnrollReason::kNamespaceModeNotAmbient:
+    case EnrollReason::kPodOptedOut:
+    case EnrollReason::kTerminalPhase:
+      return ok(cni::kStateNotInMesh);
+    case EnrollReason::kNamespaceNotFound:
+      why = decision.detail;
+      return std::nullopt;
+    case EnrollReason::kNotOnThisNode:
+    case EnrollReason::kInvalidPod:
+    case EnrollReason::kNoNetns:
+    case EnrollReason::kNoIp:
+      return refuse(decision.detail);
+  }
+  return refuse("unknown enrollment decision");
+}
+
+void Agent::AnswerCni() {
+  if (cni_adds_.empty() && cni_answer_now_.empty()) return;
+  std::map<std::string, PodStatus> pending;
+  for (PodStatus& p : enroller_.Status()) {
+    if (!p.enrolled) pending.emplace(p.uid, std::move(p));
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = cni_adds_.begin(); it != cni_adds_.end();) {
+    PendingAdd& add = it->second;
+    std::optional<cni::PodReply> reply = CniAnswer(add.call.request, pending, add.why);
+    if (!reply && now >= add.deadline) {
+      reply = cni::PodReply{.ok = false,
+                            .error = StrCat(it->first, ": not enrolled in time: ", add.why),
+                            .retry = true};
+    }
+    if (!reply) {
+      ++it;
+      continue;
+    }
+    L().info("CNI add {}: {}", it->first, reply->ok ? reply->state : reply->error);
+    add.call.reply(*reply);
+    it = cni_adds_.erase(it);
+  }
+  for (CniCall& call : cni_answer_now_) {
+    const std::string key = call.request.key();
+    cni::PodReply reply;
+    if (call.request.command == cni::Command::kDel) {
+      // Still enrolled only when something else names its netns (the zmesh.io/netns annotation).
+      auto d = decision_by_key_.find(key);
+      const bool enrolled = d != decision_by_key_.end() &&
+                            enroller_.EnrolledTarget(decisions_[d->second].uid) != nullptr;
+      reply = {.ok = true,
+               .state = std::string(enrolled ? cni::kStateEnrolled : cni::kStateRemoved)};
+    } else {
+      std::string why;
+      std::optional<cni::PodReply> now_reply = CniAnswer(call.request, pending, why);
+      reply = now_reply
+                  ? *now_reply
+                  : cni::PodReply{.ok = false, .error = StrCat(key, ": ", why), .retry = true};
+    }
+    L().info("CNI {} {}: {}", cni::CommandName(call.request.command), key,
+             reply.ok ? reply.state : reply.error);
+    call.reply(reply);
+  }
+  cni_answer_now_.clear();
+}
+
+std::chrono::milliseconds Agent::NextWakeup() const {
+  std::chrono::milliseconds wait{1000};
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& [key, add] : cni_adds_) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(add.deadline - now);
+    wait = std::min(wait, std::max(left, std::chrono::milliseconds(0)));
+  }
+  return wait;
+}
+
+void Agent::PostStatuses() {
+  if (!status_listener_) return;
+  std::vector<StatusTarget> statuses = DesiredStatuses(decisions_, enroller_.Status());
+  if (statuses == posted_statuses_) return;
+  posted_statuses_ = statuses;
+  status_listener_(std::move(statuses));
 }
 
 void Agent::Stop() {
@@ -177,19 +376,35 @@ void Agent::Run() {
     std::deque<Event> batch;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_ || !events_.empty(); });
-      if (stop_) return;
+      cv_.wait_for(lock, NextWakeup(), [&] { return stop_ || !events_.empty(); });
+      if (stop_) break;
       batch.swap(events_);
     }
     bool reconcile = false;
+    bool objects_changed = false;
     for (Event& e : batch) {
       if (auto* snap = std::get_if<std::shared_ptr<const k8s::ManifestSnapshot>>(&e)) {
-        desired_ = Desired(**snap);
+        objects_ = std::move(*snap);
+        objects_changed = reconcile = true;
+      } else if (auto* call = std::get_if<CniCall>(&e)) {
+        OnCni(std::move(*call));
         reconcile = true;
       } else {
         OnZtunnel(std::move(std::get<Fd>(e)));
       }
     }
+    if (objects_changed && !cni_pods_.pods().empty()) {
+      // Sandboxes of pods that are gone (a DEL missed while the agent was down).
+      std::set<std::string> keep;
+      for (const auto& [key, add] : cni_adds_) keep.insert(key);
+      auto gone =
+          cni_pods_.Gc(*objects_, keep, std::chrono::steady_clock::now(), std::chrono::seconds(60));
+      if (!gone.ok()) L().error("CNI state: {}", gone.status().message());
+      for (const std::string& key : gone.ok() ? *gone : std::vector<std::string>{}) {
+        L().info("CNI: forgot the sandbox of {}: the pod is gone", key);
+      }
+    }
+    if (reconcile) Recompute();
     if (zds_.Connected() && zds_.CheckHangup()) enroller_.OnZtunnelDisconnected();
     // The CA reads the view: the ztunnel's pid and the wanted pods must be in it before the
     // ZDS Adds go out (ztunnel fetches a pod's certificate as soon as it gets the Add).
@@ -199,8 +414,15 @@ void Agent::Run() {
       enroller_.Reconcile(desired_);
       ++reconciles_;
     }
+    AnswerCni();
+    PostStatuses();
     Publish();
   }
+  // Whoever still waits learns it now rather than at its deadline.
+  for (auto& [key, add] : cni_adds_) {
+    add.call.reply({.ok = false, .error = StrCat(key, ": the agent is stopping"), .retry = true});
+  }
+  cni_adds_.clear();
 }
 
 void Agent::Publish() {
@@ -211,11 +433,15 @@ void Agent::Publish() {
   view->ztunnel_connected = zds_.Connected();
   view->ztunnel_pid = zds_.Connected() ? ztunnel_pid_ : 0;
   for (const EnrollTarget& t : desired_) view->wanted.push_back(t.ref);
+  view->cni_waiting = cni_adds_.size();
   if (!recovered_) view->pending_tasks.push_back("recover-pinned-state");
-  if (!zds_.Connected()) view->pending_tasks.push_back("ztunnel-connected");
-  else if (!enroller_.snapshot_sent()) view->pending_tasks.push_back("ztunnel-snapshot");
-  view->ready = view->pending_tasks.empty();
+  if (!zds_.Connected())
+    view->pending_tasks.push_back("ztunnel-connected");
+  else if (!enroller_.snapshot_sent())
+    view->pending_tasks.push_back("ztunnel-snapshot");
   std::lock_guard lock(view_mu_);
+  for (const std::string& task : external_tasks_) view->pending_tasks.push_back(task);
+  view->ready = view->pending_tasks.empty();
   view_ = std::move(view);
 }
 

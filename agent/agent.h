@@ -1,24 +1,33 @@
 #pragma once
-// zmesh-agent's control loop (local mode). Threads (ARCHITECTURE.md):
+// zmesh-agent's control loop, the same in local and cluster mode. Threads (ARCHITECTURE.md):
 //  - control thread: Run(); owns the enroller, the datapath and the ZDS connection;
-//  - manifest watcher thread: posts every new manifest snapshot;
+//  - object source thread (manifest watcher or API informers): posts every new snapshot;
 //  - ZDS accept thread: posts every new ztunnel connection;
+//  - CNI accept thread (cluster mode): posts every zmesh-cni request with its reply function;
 //  - admin thread: serves /healthz/ready and /metrics from a published, immutable view.
 // Only the control thread touches the maps and ztunnel, so there is nothing to lock there.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <variant>
 
+#include "agent/cni_pods.h"
 #include "agent/enroller.h"
+#include "agent/enrollment.h"
+#include "agent/pod_status.h"
 #include "agent/zds_server.h"
 #include "bpf/datapath.h"
+#include "common/cni/protocol.h"
 #include "common/k8s/manifest_store.h"
 #include "common/mesh/workload.h"
 
@@ -43,6 +52,9 @@ struct AgentOptions {
   // Only for the agent's warnings about how ztunnel reads the policies (ztunnel has its own
   // --root-namespace).
   std::string root_namespace = std::string(mesh::kDefaultRootNamespace);
+  // Cluster mode: where the netns and addresses zmesh-cni reported are kept across restarts
+  // (empty: memory only). See cni_pods.h.
+  std::string cni_state_file;
 };
 
 // What the admin thread shows; rebuilt by the control thread after every change.
@@ -58,6 +70,7 @@ struct AgentView {
   // and an IP): published before each reconcile, because ztunnel asks for a pod's certificate
   // as soon as it gets the pod's ZDS Add, before the agent has recorded the enrollment.
   std::vector<WorkloadRef> wanted;
+  size_t cni_waiting = 0;  // zmesh-cni ADDs waiting for their pod's enrollment
 };
 
 // The local-mode CA's rule (DESIGN §5): only the ztunnel connected over ZDS may obtain
@@ -77,9 +90,25 @@ class Agent {
   void Run();
   void Stop();
 
-  // Thread-safe posts from the watcher and accept threads.
+  // Thread-safe posts from the object source and accept threads.
   void PostManifests(std::shared_ptr<const k8s::ManifestSnapshot> snapshot);
   void PostZtunnel(Fd conn);
+  // A zmesh-cni request (cluster mode). `reply` is called once, on the control thread: an ADD
+  // when its pod is enrolled, definitively not to be enrolled, refused, or its deadline passed
+  // (timeout_ms); a DEL once the pod's sandbox is forgotten and the pod un-enrolled; a CHECK at
+  // once.
+  using CniReply = std::function<void(const cni::PodReply& reply)>;
+  void PostCni(cni::PodRequest request, CniReply reply);
+
+  // Readiness gates owned by other threads ("cni-installed"): pending until set false.
+  // Thread-safe.
+  void SetTaskPending(const std::string& task, bool pending);
+
+  // Called on the control thread with every changed set of zmesh.io/status values for this
+  // node's pods (cluster mode: the StatusWriter). Set before Start().
+  void SetStatusListener(std::function<void(std::vector<StatusTarget>)> listener) {
+    status_listener_ = std::move(listener);
+  }
 
   std::shared_ptr<const AgentView> View() const;
 
@@ -92,14 +121,44 @@ class Agent {
   std::shared_ptr<const mesh::Snapshot> CurrentMesh() const { return mesh_; }
 
  private:
-  using Event = std::variant<std::shared_ptr<const k8s::ManifestSnapshot>, Fd>;
+  struct CniCall {
+    cni::PodRequest request;
+    CniReply reply;
+  };
+  struct PendingAdd {
+    CniCall call;
+    std::chrono::steady_clock::time_point deadline;
+    std::string why;  // what it waits for, for the answer at the deadline
+  };
+  using Event = std::variant<std::shared_ptr<const k8s::ManifestSnapshot>, Fd, CniCall>;
   std::vector<EnrollTarget> Desired(const k8s::ManifestSnapshot& snapshot);
+  // The objects with the CNI-reported sandboxes laid over them, through Desired().
+  void Recompute();
   void OnZtunnel(Fd conn);
+  // Records an ADD/DEL, queues a CHECK; the answers come after the next reconcile.
+  void OnCni(CniCall call);
+  // Answers every CNI request that can be answered now.
+  void AnswerCni();
+  // The answer to an ADD or CHECK as things stand; nullopt while it must wait (`why` says for
+  // what).
+  std::optional<cni::PodReply> CniAnswer(const cni::PodRequest& request,
+                                         const std::map<std::string, PodStatus>& pending,
+                                         std::string& why) const;
+  std::chrono::milliseconds NextWakeup() const;
+  void PostStatuses();
   void Publish();
 
   AgentOptions options_;
   std::function<void(std::shared_ptr<const mesh::Snapshot>)> mesh_listener_;
   std::shared_ptr<const mesh::Snapshot> mesh_;
+  std::function<void(std::vector<StatusTarget>)> status_listener_;
+  std::vector<StatusTarget> posted_statuses_;
+  std::shared_ptr<const k8s::ManifestSnapshot> objects_;  // the source's latest
+  CniPodStore cni_pods_;
+  std::map<std::string, PendingAdd> cni_adds_;  // by namespace/name
+  std::vector<CniCall> cni_answer_now_;         // DELs and CHECKs of this round
+  std::vector<EnrollmentDecision> decisions_;   // this node's pods, as of the last Desired()
+  std::map<std::string, size_t> decision_by_key_;
   bpf::Datapath& datapath_;
   ZdsServer& zds_;
   Enroller enroller_;
@@ -117,6 +176,7 @@ class Agent {
   bool stop_ = false;         // guarded by mu_
   mutable std::mutex view_mu_;
   std::shared_ptr<const AgentView> view_;  // guarded by view_mu_
+  std::set<std::string> external_tasks_;   // guarded by view_mu_
 };
 
 // The id of the cgroup v2 that process `pid` is in (as bpf_get_current_cgroup_id() sees it).

@@ -214,7 +214,12 @@ void Enroller::Reconcile(const std::vector<EnrollTarget>& desired) {
     if (enrolled_.count(t.ref.uid)) continue;
     absl::Status st = Enroll(t);
     if (st.ok()) continue;
-    PodStatus p{.uid = t.ref.uid, .pod = PodName(t.ref), .error = std::string(st.message())};
+    PodStatus p{.uid = t.ref.uid,
+                .pod = PodName(t.ref),
+                .ns = t.ref.ns,
+                .service_account = t.ref.service_account,
+                .error = std::string(st.message()),
+                .waiting = absl::IsUnavailable(st)};
     // Pending pods are retried every second: say so once per distinct reason.
     auto old = before.find(t.ref.uid);
     if (old == before.end() || old->second.error != p.error) {
@@ -254,6 +259,11 @@ void Enroller::OnZtunnelConnected() {
 void Enroller::UnenrollAll() {
   for (auto& [uid, pod] : enrolled_) Unenroll(pod);
   enrolled_.clear();
+}
+
+const EnrollTarget* Enroller::EnrolledTarget(const std::string& uid) const {
+  auto it = enrolled_.find(uid);
+  return it == enrolled_.end() ? nullptr : &it->second.target;
 }
 
 std::vector<PodStatus> Enroller::Status() const {

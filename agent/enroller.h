@@ -49,7 +49,8 @@ struct PodStatus {
   std::string ns;
   std::string service_account;
   bool enrolled = false;
-  std::string error;  // why it is pending, if it is
+  std::string error;     // why it is pending, if it is
+  bool waiting = false;  // pending only because no ztunnel is connected yet (not an error)
 };
 
 class Enroller {
@@ -75,6 +76,8 @@ class Enroller {
   void UnenrollAll();
 
   std::vector<PodStatus> Status() const;
+  // The target a pod is enrolled with; nullptr when it is not enrolled.
+  const EnrollTarget* EnrolledTarget(const std::string& uid) const;
   size_t enrolled_count() const { return enrolled_.size(); }
   bool has_pending() const { return !pending_.empty(); }
   bool snapshot_sent() const { return snapshot_sent_; }

@@ -1,25 +1,30 @@
-// zmesh-agent: the node agent (local mode). See agent/README.md and ARCHITECTURE.md.
+// zmesh-agent: the node agent (local mode: --manifests; cluster mode: --kubeconfig or
+// --in-cluster). See agent/README.md and ARCHITECTURE.md.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "agent/admin.h"
 #include "agent/agent.h"
+#include "agent/cluster.h"
 #include "agent/enrollment.h"
 #include "agent/inpod_routing.h"
 #include "agent/manifest_watcher.h"
 #include "agent/pod_netns.h"
 #include "bpf/pinned_datapath.h"
+#include "common/base/log.h"
+#include "common/base/netns.h"
+#include "common/base/signals.h"
 #include "common/ca/ca_service.h"
 #include "common/ca/root.h"
 #include "common/ca/uds_server.h"
 #include "common/config/config_server.h"
-#include "common/base/log.h"
-#include "common/base/netns.h"
 #include "common/http/http_server.h"
+#include "common/kube/config.h"
 #include "common/mesh/workload.h"
 
 #ifndef ZMESH_BUILD_ID
@@ -34,7 +39,16 @@ int Fail(const absl::Status& st) {
   return 1;
 }
 
-int RunAgent(AgentOptions opts) {
+// Where the objects come from (exactly one).
+struct SourceOptions {
+  std::string manifests;   // local mode
+  std::string kubeconfig;  // cluster mode, from a kubeconfig file
+  std::string kube_context;
+  bool in_cluster = false;  // cluster mode, with the pod's service account
+  bool cluster() const { return in_cluster || !kubeconfig.empty(); }
+};
+
+int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts) {
   auto& log = Log("agent");
   if (absl::Status st = bpf::EnsureBpffs(); !st.ok()) return Fail(st);
   auto datapath = bpf::PinnedDatapath::Open(
@@ -49,18 +63,41 @@ int RunAgent(AgentOptions opts) {
   RealPodNetns netns;
   Agent agent(opts, **datapath, **zds, netns);
 
-  // Manifests first: recovery needs to know what is still wanted.
+  // Objects first: recovery needs to know what is still wanted.
   std::shared_ptr<const k8s::ManifestSnapshot> initial;
-  auto watcher = ManifestWatcher::Start(opts.manifests, [&](auto snap) {
-    if (!initial) {
-      initial = snap;  // the first call happens inside Start(), before Agent::Start()
-      return;
+  std::unique_ptr<ManifestWatcher> watcher;
+  std::unique_ptr<ClusterMode> cluster;
+  if (source.cluster()) {
+    auto config = source.in_cluster ? kube::InClusterConfig()
+                                    : kube::LoadKubeconfig(source.kubeconfig, source.kube_context);
+    if (!config.ok()) return Fail(config.status());
+    cluster_opts.kube = *std::move(config);
+    auto connected = ClusterMode::Connect(std::move(cluster_opts),
+                                          [&](auto snap) { agent.PostManifests(std::move(snap)); });
+    if (!connected.ok()) return Fail(connected.status());
+    cluster = std::move(*connected);
+    // No decision, and no readiness, on a partial view of the cluster.
+    if (!cluster->WaitForSync(TakePendingStopSignal)) {
+      log.info("stopped before the API server's objects were synced");
+      return 0;
     }
-    agent.PostManifests(std::move(snap));
-  });
-  if (!watcher.ok()) return Fail(watcher.status());
-  if (!initial) initial = (*watcher)->Current();
+    initial = cluster->Initial();
+  } else {
+    auto started = ManifestWatcher::Start(opts.manifests, [&](auto snap) {
+      if (!initial) {
+        initial = snap;  // the first call happens inside Start(), before Agent::Start()
+        return;
+      }
+      agent.PostManifests(std::move(snap));
+    });
+    if (!started.ok()) return Fail(started.status());
+    watcher = std::move(*started);
+    if (!initial) initial = watcher->Current();
+  }
   if (absl::Status st = agent.Start(initial); !st.ok()) return Fail(st);
+  if (cluster) {
+    if (absl::Status st = cluster->Attach(agent); !st.ok()) return Fail(st);
+  }
 
   // The local-mode CA: the connected ztunnel gets the identities of this node's pods only.
   auto root = ca::LoadOrCreateRoot({.cert = opts.ca_cert, .key = opts.ca_key}, opts.trust_domain,
@@ -121,19 +158,18 @@ int RunAgent(AgentOptions opts) {
   std::thread admin_thread([&] { admin_ctx.run(); });
 
   // Signals: stop the control loop; never tear the datapath down (DESIGN §3).
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = StopSignals();
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&set, &sig);
     log.info("signal {}: stopping; capture stays in place on the pinned state", sig);
     agent.Stop();
   });
-  log.info("zmesh-agent {} on node {}: manifests {}, pins {}, zds {}, admin {}", ZMESH_BUILD_ID,
-           opts.node, opts.manifests, opts.pin_dir, opts.zds_socket, opts.admin_addr);
+  log.info("zmesh-agent {} on node {}: {}, pins {}, zds {}, admin {}", ZMESH_BUILD_ID, opts.node,
+           source.cluster() ? "cluster mode" : StrCat("manifests ", opts.manifests), opts.pin_dir,
+           opts.zds_socket, opts.admin_addr);
   agent.Run();
+  if (cluster) cluster->Stop();
 
   (*zds)->Shutdown();
   accept_thread.join();
@@ -146,12 +182,22 @@ int RunAgent(AgentOptions opts) {
   });
   admin_thread.join();
   signal_thread.detach();  // blocked in sigwait; the process exits now
-  watcher->reset();
+  watcher.reset();
   return 0;
 }
 
-int Uninstall(const std::string& pin_dir, const std::string& node, const std::string& manifests) {
+int Uninstall(const std::string& pin_dir, const std::string& node, const std::string& manifests,
+              const std::string& cni_bin_dir, const std::string& cni_conf_dir) {
   auto& log = Log("agent");
+  // The CNI plugin first: with the capture gone, a pod must no longer wait for an agent.
+  if (!cni_conf_dir.empty() || !cni_bin_dir.empty()) {
+    if (cni_conf_dir.empty() || cni_bin_dir.empty()) {
+      return Fail(
+          absl::InvalidArgumentError("uninstall: --cni-conf-dir and --cni-bin-dir go together"));
+    }
+    if (absl::Status st = UninstallCni(cni_bin_dir, cni_conf_dir); !st.ok()) return Fail(st);
+    log.info("uninstalled: zmesh-cni removed from {} and {}", cni_conf_dir, cni_bin_dir);
+  }
   // The in-pod routing of the pods this node enrolled, when the manifests say where they are.
   if (!manifests.empty()) {
     k8s::ManifestStore store(manifests);
@@ -179,12 +225,7 @@ int Uninstall(const std::string& pin_dir, const std::string& node, const std::st
 
 int main(int argc, char** argv) {
   // Block the stop signals in every thread; a dedicated thread waits for them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  zm::BlockStopSignals();
 
   CLI::App app{"zmesh-agent: enrolls the pods of labelled namespaces and loads the capture layer"};
   zm::agent::AgentOptions opts;
@@ -192,7 +233,33 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   app.add_option("--node", opts.node, "this node's name")->required();
-  app.add_option("--manifests", opts.manifests, "directory of Kubernetes YAML (local mode)");
+  zm::agent::SourceOptions source;
+  app.add_option("--manifests", source.manifests, "directory of Kubernetes YAML (local mode)");
+  app.add_option("--kubeconfig", source.kubeconfig,
+                 "cluster mode: the API server and credentials from this kubeconfig file");
+  app.add_option("--kube-context", source.kube_context,
+                 "the kubeconfig context to use (default: its current-context)");
+  app.add_flag("--in-cluster", source.in_cluster,
+               "cluster mode: the API server and token of the pod's service account");
+  zm::agent::ClusterOptions cluster;
+  cluster.cni.bin_dir = "/opt/cni/bin";
+  cluster.cni.conf_dir = "/etc/cni/net.d";
+  app.add_option("--cni-bin-dir", cluster.cni.bin_dir,
+                 "cluster mode: where zmesh-cni is installed (the runtime's CNI binary directory)")
+      ->capture_default_str();
+  app.add_option("--cni-conf-dir", cluster.cni.conf_dir,
+                 "cluster mode: the CNI configuration directory; zmesh-cni is chained last in "
+                 "its first network configuration")
+      ->capture_default_str();
+  app.add_option("--cni-socket", cluster.cni_socket,
+                 "cluster mode: where zmesh-cni asks the agent (default "
+                 "/var/run/zmesh/<node>/cni.sock)");
+  app.add_option("--cni-plugin", cluster.cni.plugin_binary,
+                 "cluster mode: the zmesh-cni binary to install (default: beside zmesh-agent)");
+  app.add_option("--cni-timeout", cluster.cni.timeout_seconds,
+                 "cluster mode: seconds a CNI ADD waits for the pod's enrollment")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   app.add_option("--cgroup-root", opts.cgroup_root, "cgroup v2 directory to attach to");
   app.add_option("--pin-root", pin_root, "bpffs directory; pins go to <pin-root>/<node>")
       ->capture_default_str();
@@ -222,9 +289,13 @@ int main(int argc, char** argv) {
   auto* uninstall = app.add_subcommand(
       "uninstall", "remove every program, link and map the agent pinned for --node");
   uninstall->fallthrough();  // `uninstall --node x` sets the top-level --node
-  std::string uninstall_manifests;
+  std::string uninstall_manifests, uninstall_cni_bin, uninstall_cni_conf;
   uninstall->add_option("--manifests", uninstall_manifests,
                         "also remove the in-pod routing of the node's pods found here");
+  uninstall->add_option("--cni-bin-dir", uninstall_cni_bin,
+                        "also remove zmesh-cni from this CNI binary directory");
+  uninstall->add_option("--cni-conf-dir", uninstall_cni_conf,
+                        "also remove zmesh-cni from the network configurations here");
   CLI11_PARSE(app, argc, argv);
 
   zm::ConfigureLogging(log_level,
@@ -243,11 +314,29 @@ int main(int argc, char** argv) {
   if (opts.ca_cert.empty()) opts.ca_cert = default_root.cert;
   if (opts.ca_key.empty()) opts.ca_key = default_root.key;
   if (*uninstall) {
-    return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests);
+    return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests, uninstall_cni_bin,
+                                uninstall_cni_conf);
   }
-  if (opts.manifests.empty() || opts.cgroup_root.empty()) {
-    std::fprintf(stderr, "zmesh-agent: --manifests and --cgroup-root are required to run\n");
+  const int sources = !source.manifests.empty() + !source.kubeconfig.empty() + source.in_cluster;
+  if (sources != 1 || opts.cgroup_root.empty()) {
+    std::fprintf(stderr,
+                 "zmesh-agent: --cgroup-root and exactly one of --manifests (local mode), "
+                 "--kubeconfig or --in-cluster (cluster mode) are required to run\n");
     return 2;
   }
-  return zm::agent::RunAgent(opts);
+  opts.manifests = source.manifests;
+  if (source.cluster()) {
+    if (cluster.cni_socket.empty())
+      cluster.cni_socket = "/var/run/zmesh/" + opts.node + "/cni.sock";
+    cluster.cni.agent_socket = cluster.cni_socket;
+    if (cluster.cni.plugin_binary.empty()) {
+      // Beside this binary: both ship in the same image.
+      std::error_code ec;
+      auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+      cluster.cni.plugin_binary = (ec ? std::filesystem::path(argv[0]) : self).parent_path() /
+                                  std::string(zm::cni::kPluginType);
+    }
+    opts.cni_state_file = state_dir + "/cni-pods.json";
+  }
+  return zm::agent::RunAgent(opts, source, std::move(cluster));
 }

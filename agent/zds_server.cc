@@ -1,18 +1,13 @@
 #include "agent/zds_server.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-
-#include <cstring>
-#include <filesystem>
 
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
+#include "common/base/unix_socket.h"
 #include "common/zds/zds.h"
 
 namespace zm::agent {
@@ -41,52 +36,16 @@ absl::Status WaitReadable(int fd, std::chrono::milliseconds timeout, const std::
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ZdsServer>> ZdsServer::Listen(const std::string& path) {
-  sockaddr_un addr{.sun_family = AF_UNIX};
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(StrCat("--zds-socket path too long: ", path));
-  }
-  std::error_code ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::filesystem::create_directories(parent, ec);
-    if (ec) return absl::InternalError(StrCat("mkdir ", parent.string(), ": ", ec.message()));
-  }
-  ::unlink(path.c_str());  // a stale socket from an earlier run
-  Fd s(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!s) return ErrnoError("socket", "ZDS");
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoError("bind", path);
-  }
-  ::chmod(path.c_str(), 0600);  // only root (ztunnel) may hand netns fds around
-  if (::listen(s.get(), 8) != 0) return ErrnoError("listen", path);
-  Fd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake) return ErrnoError("eventfd", "ZDS");
-  return std::unique_ptr<ZdsServer>(new ZdsServer(path, std::move(s), std::move(wake)));
+  // 0600: only root (ztunnel) may hand netns fds around.
+  ZM_ASSIGN_OR_RETURN(auto listener, UnixListener::Listen(path, SOCK_SEQPACKET, 0600, "ZDS"));
+  return std::unique_ptr<ZdsServer>(new ZdsServer(std::move(listener)));
 }
 
-ZdsServer::~ZdsServer() { ::unlink(path_.c_str()); }
+ZdsServer::~ZdsServer() = default;
 
-absl::StatusOr<Fd> ZdsServer::Accept() {
-  pollfd p[2] = {{.fd = listener_.get(), .events = POLLIN}, {.fd = wake_.get(), .events = POLLIN}};
-  while (true) {
-    int n = ::poll(p, 2, -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("poll", path_);
-    if (p[1].revents) return absl::CancelledError("ZDS server shut down");
-    Fd c(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!c) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return ErrnoError("accept", path_);
-    }
-    return c;
-  }
-}
+absl::StatusOr<Fd> ZdsServer::Accept() { return listener_->Accept(); }
 
-void ZdsServer::Shutdown() {
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_.get(), &one, sizeof(one));
-}
+void ZdsServer::Shutdown() { listener_->Shutdown(); }
 
 absl::StatusOr<ZtunnelPeer> ZdsServer::Adopt(Fd conn) {
   ucred cred{};

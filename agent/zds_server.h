@@ -13,6 +13,7 @@
 
 #include "agent/ztunnel_link.h"
 #include "common/base/fd.h"
+#include "common/base/unix_socket.h"
 
 namespace zm::agent {
 
@@ -46,15 +47,12 @@ class ZdsServer : public ZtunnelLink {
   void set_ack_timeout(std::chrono::milliseconds t) { ack_timeout_ = t; }
 
  private:
-  ZdsServer(std::string path, Fd listener, Fd wake)
-      : path_(std::move(path)), listener_(std::move(listener)), wake_(std::move(wake)) {}
+  explicit ZdsServer(std::unique_ptr<UnixListener> listener) : listener_(std::move(listener)) {}
   absl::StatusOr<std::vector<Fd>> Exchange(const std::string& what, const std::string& bytes,
                                            int fd);
   void Drop(const absl::Status& why);
 
-  std::string path_;
-  Fd listener_;
-  Fd wake_;  // eventfd: wakes Accept() for Shutdown()
+  std::unique_ptr<UnixListener> listener_;
   Fd conn_;
   std::chrono::milliseconds ack_timeout_{5000};
 };

@@ -17,6 +17,8 @@ packages=(
   openssl libnghttp2-dev libgrpc++-dev protobuf-compiler-grpc
   # lab, tests, demo and benchmarks
   iproute2 curl iperf3 python3 procps psmisc shellcheck nghttp2-client python3-h2
+  # the real CNI plugins (bridge, host-local) zmesh-cni is chained after in the lab
+  containernetworking-plugins
   tshark testssl.sh bsdextrautils
   # the peers the mTLS benchmark compares against
   stunnel4 haproxy

@@ -13,6 +13,8 @@
 #   lab.sh kill PREFIX NAME [SIGNAL]               signal a spawned process by its recorded pid
 #   lab.sh pid PREFIX NAME                         print the pid of NAME if it is alive (else exit 1)
 #   lab.sh mesh-up PREFIX NODE                     start (what is missing of) agent + ztunnel, wait ready
+#                                                  (ZMESH_AGENT_KUBECONFIG=FILE: the agent in cluster
+#                                                  mode on that API server instead of the manifests)
 #   lab.sh mesh-down PREFIX NODE [agent|ztunnel|all]
 #   lab.sh label PREFIX NAMESPACE on|off           add/remove zmesh.io/dataplane-mode=ambient
 #   lab.sh annotate PREFIX POD KEY=VALUE|KEY-      set/remove a pod annotation
@@ -52,7 +54,7 @@ die() { echo "lab: error: $*" >&2; exit 1; }
 source "$(dirname "${BASH_SOURCE[0]}")/lab/common.sh"
 note() { echo "lab: $*" >&2; }
 
-usage() { sed -n '4,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '4,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 need_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
 
@@ -731,9 +733,13 @@ cmd_mesh_up() {
   local -a agent_extra=() zt_extra=()
   read -ra agent_extra <<<"${ZMESH_AGENT_EXTRA_ARGS:-}"
   read -ra zt_extra <<<"${ZTUNNEL_EXTRA_ARGS:-}"
+  local -a source_args=(--manifests "$ST/manifests")
+  if [[ -n ${ZMESH_AGENT_KUBECONFIG:-} ]]; then
+    source_args=(--kubeconfig "$ZMESH_AGENT_KUBECONFIG" --cni-socket "$ST/$ns/cni.sock")
+  fi
   if ! name_pid "$ST" "agent-$node" >/dev/null; then
     spawn_into "$ST" "agent-$node" "$ns" "$cg/agent" "$bin/zmesh-agent" \
-      --node "$ns" --manifests "$ST/manifests" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
+      --node "$ns" "${source_args[@]}" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
       --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 \
       --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" \
       --config-socket "$ST/$ns/config.sock" "${agent_extra[@]}" >/dev/null

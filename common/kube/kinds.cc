@@ -40,6 +40,19 @@ absl::StatusOr<T> Single(absl::StatusOr<k8s::ParsedFile> parsed,
   return std::move(list.front());
 }
 
+// The one policy `object` holds, valid or rejected: a policy that fails validation is kept, so
+// that its scope fails closed, exactly as in local mode.
+template <typename Variant, typename Valid, typename Rejected>
+absl::StatusOr<Variant> ValidOrRejected(const json& object,
+                                        std::vector<Valid> k8s::ParsedFile::*valid,
+                                        std::vector<Rejected> k8s::ParsedFile::*rejected,
+                                        std::string_view want) {
+  ZM_ASSIGN_OR_RETURN(k8s::ParsedFile parsed, Parse(object));
+  if ((parsed.*valid).size() == 1) return Variant(std::move((parsed.*valid).front()));
+  if ((parsed.*rejected).size() == 1) return Variant(std::move((parsed.*rejected).front()));
+  return Refused(parsed, object, want);
+}
+
 template <typename T>
 std::unique_ptr<Informer<T>> New(KubeApi& api, const ResourceKind& kind,
                                  typename Informer<T>::Converter convert, InformerOptions options) {
@@ -61,14 +74,15 @@ absl::StatusOr<k8s::Service> ServiceFromJson(const json& object) {
 }
 
 absl::StatusOr<PeerAuthenticationObject> PeerAuthenticationFromJson(const json& object) {
-  ZM_ASSIGN_OR_RETURN(k8s::ParsedFile parsed, Parse(object));
-  if (parsed.peer_authentications.size() == 1) {
-    return PeerAuthenticationObject(std::move(parsed.peer_authentications.front()));
-  }
-  if (parsed.rejected_peer_authentications.size() == 1) {
-    return PeerAuthenticationObject(std::move(parsed.rejected_peer_authentications.front()));
-  }
-  return Refused(parsed, object, "security.istio.io PeerAuthentication");
+  return ValidOrRejected<PeerAuthenticationObject>(object, &k8s::ParsedFile::peer_authentications,
+                                                   &k8s::ParsedFile::rejected_peer_authentications,
+                                                   "security.istio.io PeerAuthentication");
+}
+
+absl::StatusOr<AuthorizationPolicyObject> AuthorizationPolicyFromJson(const json& object) {
+  return ValidOrRejected<AuthorizationPolicyObject>(
+      object, &k8s::ParsedFile::authorization_policies,
+      &k8s::ParsedFile::rejected_authorization_policies, "security.istio.io AuthorizationPolicy");
 }
 
 absl::StatusOr<json> RawObject(const json& object) { return object; }
@@ -90,8 +104,10 @@ std::unique_ptr<PeerAuthenticationInformer> NewPeerAuthenticationInformer(KubeAp
 std::unique_ptr<RawInformer> NewEndpointSliceInformer(KubeApi& api, InformerOptions options) {
   return New<json>(api, kEndpointSliceKind, RawObject, std::move(options));
 }
-std::unique_ptr<RawInformer> NewAuthorizationPolicyInformer(KubeApi& api, InformerOptions options) {
-  return New<json>(api, kAuthorizationPolicyKind, RawObject, std::move(options));
+std::unique_ptr<AuthorizationPolicyInformer> NewAuthorizationPolicyInformer(
+    KubeApi& api, InformerOptions options) {
+  return New<AuthorizationPolicyObject>(api, kAuthorizationPolicyKind, AuthorizationPolicyFromJson,
+                                        std::move(options));
 }
 std::unique_ptr<RawInformer> NewRequestAuthenticationInformer(KubeApi& api,
                                                               InformerOptions options) {

@@ -1,10 +1,10 @@
 #pragma once
 // The kinds the mesh watches (DESIGN §2), their converters and their informers.
 //
-// Namespace, Pod, Service and PeerAuthentication become the same `k8s::` structs local mode
-// reads from YAML, through the same parser (k8s::ParseObject: the API server's JSON is YAML),
-// so there is one translation for both modes. EndpointSlice and the Istio AuthorizationPolicy
-// and RequestAuthentication stay JSON objects until common/k8s reads them.
+// Namespace, Pod, Service, PeerAuthentication and AuthorizationPolicy become the same structs
+// local mode reads from YAML, through the same parser (k8s::ParseObject: the API server's JSON is
+// YAML), so there is one translation for both modes. EndpointSlice and RequestAuthentication stay
+// JSON objects until common/k8s reads them.
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -37,6 +37,9 @@ inline constexpr char kApiServerSource[] = "kube-apiserver";
 // closed (policy-semantics §9.8), exactly as in local mode.
 using PeerAuthenticationObject =
     std::variant<k8s::PeerAuthentication, k8s::RejectedPeerAuthentication>;
+// The same for AuthorizationPolicy: a rejected one fails closed on its scope (authz/policy.h).
+using AuthorizationPolicyObject =
+    std::variant<authz::AuthorizationPolicy, authz::RejectedAuthorizationPolicy>;
 
 // Converters. The object needs kind and apiVersion (the informer fills them in for list items);
 // an object of another kind, or one that fails validation, is InvalidArgument with every error.
@@ -44,13 +47,15 @@ absl::StatusOr<k8s::Namespace> NamespaceFromJson(const nlohmann::json& object);
 absl::StatusOr<k8s::Pod> PodFromJson(const nlohmann::json& object);
 absl::StatusOr<k8s::Service> ServiceFromJson(const nlohmann::json& object);
 absl::StatusOr<PeerAuthenticationObject> PeerAuthenticationFromJson(const nlohmann::json& object);
-// The object as it is (EndpointSlice, AuthorizationPolicy, RequestAuthentication).
+absl::StatusOr<AuthorizationPolicyObject> AuthorizationPolicyFromJson(const nlohmann::json& object);
+// The object as it is (EndpointSlice, RequestAuthentication).
 absl::StatusOr<nlohmann::json> RawObject(const nlohmann::json& object);
 
 using NamespaceInformer = Informer<k8s::Namespace>;
 using PodInformer = Informer<k8s::Pod>;
 using ServiceInformer = Informer<k8s::Service>;
 using PeerAuthenticationInformer = Informer<PeerAuthenticationObject>;
+using AuthorizationPolicyInformer = Informer<AuthorizationPolicyObject>;
 using RawInformer = Informer<nlohmann::json>;
 
 std::unique_ptr<NamespaceInformer> NewNamespaceInformer(KubeApi& api, InformerOptions options = {});
@@ -59,8 +64,8 @@ std::unique_ptr<ServiceInformer> NewServiceInformer(KubeApi& api, InformerOption
 std::unique_ptr<PeerAuthenticationInformer> NewPeerAuthenticationInformer(
     KubeApi& api, InformerOptions options = {});
 std::unique_ptr<RawInformer> NewEndpointSliceInformer(KubeApi& api, InformerOptions options = {});
-std::unique_ptr<RawInformer> NewAuthorizationPolicyInformer(KubeApi& api,
-                                                            InformerOptions options = {});
+std::unique_ptr<AuthorizationPolicyInformer> NewAuthorizationPolicyInformer(
+    KubeApi& api, InformerOptions options = {});
 std::unique_ptr<RawInformer> NewRequestAuthenticationInformer(KubeApi& api,
                                                               InformerOptions options = {});
 

@@ -395,8 +395,9 @@ absl::Status FakeKubeApiServer::Start() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(options_.port);
   if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return ErrnoError("bind", "127.0.0.1:0");
+    return ErrnoError("bind", StrCat("127.0.0.1:", options_.port));
   }
   if (::listen(listener_.get(), 64) != 0) return ErrnoError("listen", "fake apiserver");
   socklen_t len = sizeof(addr);
@@ -488,6 +489,7 @@ bool FakeKubeApiServer::Handle(Conn& conn, const HttpRequest& req) {
       return RespondStatus(conn, status, "InternalError", "fake: injected failure");
     }
   }
+  if (options_.control_endpoints && req.path.starts_with("/fake/")) return HandleControl(conn, req);
   if (req.path == "/apis/authentication.k8s.io/v1/tokenreviews") {
     if (req.method != "POST") return RespondStatus(conn, 405, "MethodNotAllowed", "POST only");
     json review = json::parse(req.body, nullptr, false);
@@ -625,7 +627,39 @@ bool FakeKubeApiServer::HandleResource(Conn& conn, const HttpRequest& req, int r
     cv_.notify_all();
     return Respond(conn, 200, stored);
   }
-  return RespondStatus(conn, 405, "MethodNotAllowed", "GET or PATCH");
+  if (req.method == "DELETE") {
+    std::optional<json> deleted;
+    {
+      std::lock_guard lock(mu_);
+      deleted = DeleteLocked(resource, key);
+    }
+    if (!deleted) {
+      return RespondStatus(conn, 404, "NotFound", StrCat(r.plural, " \"", name, "\" not found"));
+    }
+    cv_.notify_all();
+    return Respond(conn, 200, *deleted);
+  }
+  return RespondStatus(conn, 405, "MethodNotAllowed", "GET, PATCH or DELETE");
+}
+
+bool FakeKubeApiServer::HandleControl(Conn& conn, const HttpRequest& req) {
+  if (req.method != "POST") return RespondStatus(conn, 405, "MethodNotAllowed", "POST only");
+  const std::string what = req.path.substr(6);
+  if (what == "compact") {
+    Compact();
+  } else if (what == "expire-watches") {
+    ExpireWatches();
+  } else if (what == "break-watches") {
+    BreakWatchesMidEvent();
+  } else if (what == "end-watches") {
+    EndWatches();
+  } else if (what == "bookmarks") {
+    SendBookmarks();
+  } else {
+    return RespondStatus(conn, 404, "NotFound", StrCat("no control endpoint ", req.path));
+  }
+  return Respond(conn, 200,
+                 {{"done", what}, {"resourceVersion", std::to_string(resource_version())}});
 }
 
 bool FakeKubeApiServer::ServeList(Conn& conn, const HttpRequest& req, int resource,
@@ -883,19 +917,25 @@ absl::Status FakeKubeApiServer::Delete(std::string_view api_version, std::string
   const ResourceDef& r = kResources[resource];
   {
     std::lock_guard lock(mu_);
-    auto it = objects_[resource].find(Key(
-        r, namespace_name.empty() ? "default" : std::string(namespace_name), std::string(name)));
-    if (it == objects_[resource].end()) {
+    if (!DeleteLocked(resource,
+                      Key(r, namespace_name.empty() ? "default" : std::string(namespace_name),
+                          std::string(name)))) {
       return absl::NotFoundError(StrCat(r.plural, " \"", name, "\" not found"));
     }
-    ++rv_;
-    json object = std::move(it->second);
-    objects_[resource].erase(it);
-    object["metadata"]["resourceVersion"] = std::to_string(rv_);
-    AppendEvent("DELETED", resource, object);
   }
   cv_.notify_all();
   return absl::OkStatus();
+}
+
+std::optional<json> FakeKubeApiServer::DeleteLocked(int resource, const std::string& key) {
+  auto it = objects_[resource].find(key);
+  if (it == objects_[resource].end()) return std::nullopt;
+  ++rv_;
+  json object = std::move(it->second);
+  objects_[resource].erase(it);
+  object["metadata"]["resourceVersion"] = std::to_string(rv_);
+  AppendEvent("DELETED", resource, object);
+  return object;
 }
 
 std::optional<json> FakeKubeApiServer::Object(std::string_view api_version, std::string_view kind,

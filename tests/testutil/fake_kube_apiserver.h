@@ -3,7 +3,7 @@
 // HTTP/1.1 server on 127.0.0.1, plain or TLS, one thread per connection, speaking the API's wire
 // format: list JSON with limit/continue, watches as `Transfer-Encoding: chunked` streams of one
 // JSON event per line with BOOKMARKs, 410 Gone (as an ERROR event or as the HTTP status),
-// get, create, merge-patch, TokenReview, bearer-token checks with v1 Status bodies.
+// get, create, merge-patch, delete, TokenReview, bearer-token checks with v1 Status bodies.
 //
 // The object store is scripted by the test (Put / Delete) with one resourceVersion counter for
 // every kind, as etcd has; every change is an event that open watches see. Knobs make the
@@ -71,6 +71,10 @@ class FakeKubeApiServer {
     const TestPki* tls = nullptr;      // TLS with its serving certificate; plain HTTP when null
     bool require_client_cert = false;  // with tls: clients must present a certificate of the CA
     std::string token;                 // the bearer token every request needs; empty: none
+    uint16_t port = 0;                 // on 127.0.0.1; 0: an ephemeral port
+    // POST /fake/{compact,expire-watches,break-watches,end-watches,bookmarks} act like the
+    // knobs below (for the standalone binary the lab scripts drive; bearer token required).
+    bool control_endpoints = false;
   };
 
   struct Request {
@@ -172,6 +176,9 @@ class FakeKubeApiServer {
   // Open watches act on a changed generation (see ServeWatch).
   void Signal(uint64_t Generations::*which);
   nlohmann::json PutLocked(int resource, nlohmann::json object, bool* created);
+  // Removes the object stored under `key` (DELETED event); nullopt when there is none.
+  std::optional<nlohmann::json> DeleteLocked(int resource, const std::string& key);
+  bool HandleControl(Conn& conn, const HttpRequest& req);
   void AppendEvent(std::string_view type, int resource, const nlohmann::json& object);
 
   Options options_;

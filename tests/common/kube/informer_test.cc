@@ -351,7 +351,7 @@ TEST_F(InformerTest, RefusedObjectIsAbsentAndALaterBadVersionDeletes) {
   EXPECT_THAT(recorder_.Since(1), ElementsAre("add demo/bad", "delete demo/bad"));
 }
 
-TEST_F(InformerTest, NamespacesAndRawPolicyKinds) {
+TEST_F(InformerTest, NamespacesAndPolicyKinds) {
   Put(NamespaceJson("demo", {{"zmesh.io/dataplane-mode", "ambient"}}));
   nlohmann::json policy = {
       {"apiVersion", "security.istio.io/v1"},
@@ -379,10 +379,15 @@ TEST_F(InformerTest, NamespacesAndRawPolicyKinds) {
   auto ns = namespaces->Get("demo");
   ASSERT_TRUE(ns.has_value());
   EXPECT_EQ(ns->labels.at("zmesh.io/dataplane-mode"), "ambient");
-  auto raw = policies->Get("demo/allow");
-  ASSERT_TRUE(raw.has_value());
-  EXPECT_EQ((*raw)["spec"], policy["spec"]);
-  EXPECT_FALSE((*raw)["metadata"].contains("managedFields"));
+  // AuthorizationPolicy goes through the manifest parser too: the same struct as local mode.
+  auto ap = policies->Get("demo/allow");
+  ASSERT_TRUE(ap.has_value());
+  ASSERT_TRUE(std::holds_alternative<authz::AuthorizationPolicy>(*ap));
+  const auto& allow = std::get<authz::AuthorizationPolicy>(*ap);
+  EXPECT_EQ(allow.key(), "demo/allow");
+  EXPECT_EQ(allow.action, authz::Action::kAllow);
+  ASSERT_EQ(allow.rules.size(), 1u);
+  EXPECT_EQ(allow.source, "kube-apiserver");
   auto pa = peer->Get("demo/bad");
   ASSERT_TRUE(pa.has_value());
   EXPECT_TRUE(std::holds_alternative<k8s::RejectedPeerAuthentication>(*pa));  // fails closed

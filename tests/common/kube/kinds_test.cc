@@ -205,6 +205,38 @@ TEST(Conversion, InvalidPeerAuthenticationIsKeptRejected) {
                                      "unknown mode \"strict\""));
 }
 
+TEST(Conversion, AuthorizationPolicyThroughTheManifestParser) {
+  auto got = AuthorizationPolicyFromJson(json::parse(
+      R"({"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"deny",
+"namespace":"demo","uid":"u1","resourceVersion":"7","creationTimestamp":"2024-01-01T00:00:00Z"},
+"spec":{"action":"DENY","selector":{"matchLabels":{"app":"web"}},
+"rules":[{"to":[{"operation":{"ports":["8080"]}}]}]}})"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(std::holds_alternative<authz::AuthorizationPolicy>(*got));
+  const auto& p = std::get<authz::AuthorizationPolicy>(*got);
+  EXPECT_EQ(p.key(), "demo/deny");
+  EXPECT_EQ(p.action, authz::Action::kDeny);
+  EXPECT_EQ(p.selector, authz::StringMap({{"app", "web"}}));
+  ASSERT_EQ(p.rules.size(), 1u);
+}
+
+TEST(Conversion, InvalidAuthorizationPolicyIsKeptRejected) {
+  // An unknown field: Istio's webhook would refuse it; here it must fail closed, not vanish.
+  auto got = AuthorizationPolicyFromJson(json::parse(
+      R"({"apiVersion":"security.istio.io/v1","kind":"AuthorizationPolicy","metadata":{"name":"p",
+"namespace":"demo"},"spec":{"action":"DENY","selector":{"matchLabels":{"app":"web"}},"rulez":[]}})"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(std::holds_alternative<authz::RejectedAuthorizationPolicy>(*got));
+  const auto& r = std::get<authz::RejectedAuthorizationPolicy>(*got);
+  EXPECT_EQ(r.key(), "demo/p");
+  EXPECT_EQ(r.action, authz::Action::kDeny);
+  EXPECT_EQ(r.selector, authz::StringMap({{"app", "web"}}));
+  EXPECT_THAT(r.error, HasSubstr("kube-apiserver (AuthorizationPolicy demo/p): spec.rulez"));
+  // Another kind is refused.
+  auto wrong = AuthorizationPolicyFromJson(testing::NamespaceJson("demo"));
+  EXPECT_FALSE(wrong.ok());
+}
+
 TEST(ResourceKind, PathsAreTheApiServersPaths) {
   EXPECT_EQ(kPodKind.CollectionPath(), "/api/v1/pods");
   EXPECT_EQ(kPodKind.CollectionPath("demo"), "/api/v1/namespaces/demo/pods");
