@@ -626,7 +626,7 @@ def extract_overlay(doc_path, out_dir):
 
 def check_libraries(bin_dir, out_dir):
     """The runtime stage installs the Debian package of every shared library the built binaries
-    (those the Dockerfile copies) link. One dpkg-query for all of them: it is slow per call."""
+    (those the Dockerfile copies) link directly. One dpkg-query for all of them: it is slow per call."""
     pkgs = set(open(os.path.join(out_dir, "runtime-packages.txt")).read().split())
     libs = {}  # path -> [(binary, soname)]
     for line in open(os.path.join(out_dir, "copies.tsv")):
@@ -639,9 +639,13 @@ def check_libraries(bin_dir, out_dir):
         if res.returncode != 0:
             print(f"note: ldd {exe}: {(res.stdout + res.stderr).strip()}: its libraries are not checked")
             continue
-        out = res.stdout
-        for m in re.finditer(r"^\s*(\S+) => (/\S+)", out, flags=re.M):
-            libs.setdefault(m.group(2), []).append((binary, m.group(1)))
+        # Only the libraries the binary names itself (DT_NEEDED): apt installs what those
+        # packages depend on, so the transitive closure ldd prints is not the Dockerfile's job.
+        dyn = subprocess.run(["objdump", "-p", exe], capture_output=True, text=True).stdout
+        needed = set(re.findall(r"^\s*NEEDED\s+(\S+)", dyn, flags=re.M))
+        for m in re.finditer(r"^\s*(\S+) => (/\S+)", res.stdout, flags=re.M):
+            if m.group(1) in needed:
+                libs.setdefault(m.group(2), []).append((binary, m.group(1)))
     if not libs:
         return 0
 
