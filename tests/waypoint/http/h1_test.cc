@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "common/base/log.h"
 #include "tests/waypoint/http/http_test_util.h"
 
 namespace zm::waypoint::testing {
