@@ -178,7 +178,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
       if (finished_) break;
       Flush(down_);
       for (size_t i = 0; i < ups_.size(); ++i) Flush(ups_[i]);
-      if (down_->dead) {
+      if (down_->dead || (down_eof_ && streams_.empty() && !down_->writing)) {
         Finish("");
         break;
       }
@@ -195,7 +195,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
   }
 
   void StartRead(const std::shared_ptr<Io>& io) {
-    if (io->reading || io->dead) return;
+    if (io->reading || io->dead || (io == down_ && down_eof_)) return;
     io->reading = true;
     io->stream->AsyncReadSome(
         asio::buffer(io->rbuf.data(), io->rbuf.size()),
@@ -203,13 +203,26 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
           io->reading = false;
           if (self->finished_ || io->dead) return;
           self->last_activity_ = Clock::now();
-          if (ec) {
+          if (ec == asio::error::eof && io == self->down_) {
+            self->OnDownstreamEof();
+          } else if (ec) {
             self->IoFailed(io, ec == asio::error::eof ? "peer closed" : ec.message());
           } else {
             self->Receive(io, n);
           }
           self->Drive();
         });
+  }
+
+  // The client sends no more: streams whose request is complete still get their responses;
+  // the others cannot complete and are reset.
+  void OnDownstreamEof() {
+    down_eof_ = true;
+    for (auto& [id, st] : streams_) {
+      if (st->req_end) continue;
+      if (st->detail.empty()) st->detail = "downstream-closed";
+      nghttp2_submit_rst_stream(down_->session.get(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+    }
   }
 
   void Receive(const std::shared_ptr<Io>& io, size_t n) {
@@ -287,6 +300,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
   void IoFailed(const std::shared_ptr<Io>& io, std::string_view why) {
     if (io->dead) return;
     io->dead = true;
+    again_ = true;  // what this changes (local responses, resets) is flushed by Drive
     io->stream->Close();
     if (io == down_) {
       Log("http").debug("conn={} downstream HTTP/2 ended: {}", a_.conn_id, why);
@@ -451,6 +465,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
 
   void SendLocal(const std::shared_ptr<H2Stream>& st, int status, std::string_view body,
                  const std::vector<HttpHeader>& headers, std::string detail) {
+    again_ = true;
     st->phase = H2Stream::Phase::kLocal;
     st->local = true;
     st->status = status;
@@ -505,6 +520,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
       return;
     }
     st->detail = std::move(why);
+    again_ = true;
     nghttp2_submit_rst_stream(down_->session.get(), NGHTTP2_FLAG_NONE, st->down_id,
                               error == NGHTTP2_NO_ERROR ? uint32_t{NGHTTP2_INTERNAL_ERROR} : error);
   }
@@ -862,6 +878,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
   std::vector<nghttp2_nv> nv_;
   bool driving_ = false, again_ = false, in_nghttp2_ = false;
   bool finished_ = false;
+  bool down_eof_ = false;
   Clock::time_point last_activity_{};
 };
 
