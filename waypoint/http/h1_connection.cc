@@ -171,10 +171,17 @@ class H1Conn : public std::enable_shared_from_this<H1Conn> {
     }
     bool progress = false;
     switch (req_) {
-      case Req::kHead: progress |= StepHead(); break;
-      case Req::kBody: progress |= StepBody(); break;
-      case Req::kDiscard: progress |= StepDiscard(); break;
-      default: break;
+      case Req::kHead:
+        progress |= StepHead();
+        break;
+      case Req::kBody:
+        progress |= StepBody();
+        break;
+      case Req::kDiscard:
+        progress |= StepDiscard();
+        break;
+      default:
+        break;
     }
     if (finished_ || handed_over_) return false;
     progress |= StepResponse();
@@ -466,10 +473,10 @@ class H1Conn : public std::enable_shared_from_this<H1Conn> {
     } else {
       DropUpstream();
       req_ = Req::kOpen;
-      a_.open([self = shared_from_this(),
-               gen](absl::StatusOr<std::unique_ptr<hbone::ByteStream>> s) {
-        self->OnUpstream(gen, std::move(s));
-      });
+      a_.open(
+          [self = shared_from_this(), gen](absl::StatusOr<std::unique_ptr<hbone::ByteStream>> s) {
+            self->OnUpstream(gen, std::move(s));
+          });
     }
     Drive();
   }
@@ -659,8 +666,8 @@ class H1Conn : public std::enable_shared_from_this<H1Conn> {
       if (err == HPE_PAUSED) {
         http_parser_pause(&resp_p_, 0);
       } else if (err != HPE_OK || resp_bad_) {
-        return ResponseError(StrCat("bad upstream response: ",
-                                    resp_bad_ ? resp_bad_why_ : http_errno_name(err)));
+        return ResponseError(
+            StrCat("bad upstream response: ", resp_bad_ ? resp_bad_why_ : http_errno_name(err)));
       }
     } else if (!resp_complete_ && (up_.eof || up_.failed || !up_.stream)) {
       if (up_.eof) http_parser_execute(&resp_p_, &kRespSettings, nullptr, 0);

@@ -80,8 +80,8 @@ struct Io {
   ByteBuffer out;
   size_t out_len = 0, out_off = 0;
   bool reading = false, writing = false;
-  bool dead = false;     // closed or failed: no more I/O
-  bool goaway = false;   // no new streams on it
+  bool dead = false;                                     // closed or failed: no more I/O
+  bool goaway = false;                                   // no new streams on it
   std::map<int32_t, std::shared_ptr<H2Stream>> streams;  // client side: by upstream id
 };
 
@@ -141,8 +141,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
     if (nghttp2_option_new(&raw_opt) != 0) std::abort();
     std::unique_ptr<nghttp2_option, OptionDeleter> opt(raw_opt);
     nghttp2_option_set_no_auto_window_update(opt.get(), 1);
-    nghttp2_option_set_peer_max_concurrent_streams(opt.get(),
-                                                   a_.options.h2_max_concurrent_streams);
+    nghttp2_option_set_peer_max_concurrent_streams(opt.get(), a_.options.h2_max_concurrent_streams);
     nghttp2_session* s = nullptr;
     int rv = server ? nghttp2_session_server_new2(&s, cbs.get(), nullptr, opt.get())
                     : nghttp2_session_client_new2(&s, cbs.get(), nullptr, opt.get());
@@ -159,8 +158,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
          static_cast<uint32_t>(a_.options.max_request_headers_bytes)},
     };
     if (!io.server) settings.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
-    nghttp2_submit_settings(io.session.get(), NGHTTP2_FLAG_NONE, settings.data(),
-                            settings.size());
+    nghttp2_submit_settings(io.session.get(), NGHTTP2_FLAG_NONE, settings.data(), settings.size());
     nghttp2_session_set_local_window_size(io.session.get(), NGHTTP2_FLAG_NONE, 0,
                                           static_cast<int32_t>(a_.options.h2_connection_window));
   }
@@ -227,8 +225,8 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
 
   void Receive(const std::shared_ptr<Io>& io, size_t n) {
     in_nghttp2_ = true;
-    ssize_t rv = nghttp2_session_mem_recv(
-        io->session.get(), reinterpret_cast<const uint8_t*>(io->rbuf.data()), n);
+    ssize_t rv = nghttp2_session_mem_recv(io->session.get(),
+                                          reinterpret_cast<const uint8_t*>(io->rbuf.data()), n);
     in_nghttp2_ = false;
     if (rv < 0) {
       Log("http").debug("conn={} {} HTTP/2 error: {}", a_.conn_id,
@@ -415,8 +413,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
     auto waiting = std::move(waiting_);
     waiting_.clear();
     if (!s.ok() || !*s) {
-      std::string why =
-          StrCat("upstream-open: ", s.ok() ? "null stream" : s.status().ToString());
+      std::string why = StrCat("upstream-open: ", s.ok() ? "null stream" : s.status().ToString());
       for (auto& st : waiting) {
         if (st->phase == H2Stream::Phase::kOpen) {
           SendLocal(st, 503, "upstream connect error", {}, why);
@@ -509,10 +506,9 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
   }
 
   // The upstream stream of `st` closed (`error` != NO_ERROR, or the response was cut).
-  void UpstreamStreamEnded(const std::shared_ptr<H2Stream>& st, uint32_t error,
-                           std::string why) {
+  void UpstreamStreamEnded(const std::shared_ptr<H2Stream>& st, uint32_t error, std::string why) {
     if (st->resp_end && error == NGHTTP2_NO_ERROR) return;  // complete
-    if (FindDown(st->down_id) != st) return;               // the client is gone already
+    if (FindDown(st->down_id) != st) return;                // the client is gone already
     if (!st->resp_started) {
       const bool refused = error == NGHTTP2_REFUSED_STREAM;
       SendLocal(st, refused ? 503 : 502, refused ? "upstream refused the stream" : "upstream error",
@@ -564,24 +560,30 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
 
   // ---- data providers ---------------------------------------------------------------------
 
-  static ssize_t ReadRequestBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
-                                 size_t length, uint32_t* flags, nghttp2_data_source* source,
-                                 void* ud) {
-    auto* st = static_cast<H2Stream*>(source->ptr);
-    H2Conn* c = static_cast<Io*>(ud)->conn;
-    size_t n = std::min(length, st->req_body.size());
+  // One direction of a stream: what was received on one session, waiting to go out on the
+  // other. Returns the DATA frame payload length, or DEFERRED (resumed when more arrives).
+  struct Direction {
+    ByteQueue& body;
+    bool end;
+    std::vector<HttpHeader>& trailers;
+    bool& deferred;
+    uint64_t& counted;
+  };
+  static ssize_t FillFrame(Direction d, nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+                           size_t length, uint32_t* flags, size_t* moved) {
+    size_t n = std::min(length, d.body.size());
+    *moved = n;
     if (n > 0) {
-      std::memcpy(buf, st->req_body.data(), n);
-      st->req_body.Consume(n);
-      st->req_bytes += n;
-      if (!c->down_->dead) nghttp2_session_consume(c->down_->session.get(), st->down_id, n);
+      std::memcpy(buf, d.body.data(), n);
+      d.body.Consume(n);
+      d.counted += n;
     }
-    if (st->req_body.empty() && st->req_end) {
+    if (d.body.empty() && d.end) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!st->req_trailers.empty()) {
+      if (!d.trailers.empty()) {
         *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
         std::vector<nghttp2_nv> nv;
-        for (HttpHeader& h : st->req_trailers) {
+        for (HttpHeader& h : d.trailers) {
           LowerInPlace(h.name);
           nv.push_back(Nv(h.name, h.value));
         }
@@ -590,40 +592,41 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {
-      st->up_deferred = true;
+      d.deferred = true;
       return NGHTTP2_ERR_DEFERRED;
     }
     return static_cast<ssize_t>(n);
   }
 
+  // Request DATA on the upstream session; what went out is consumed on the downstream one.
+  static ssize_t ReadRequestBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
+                                 size_t length, uint32_t* flags, nghttp2_data_source* source,
+                                 void* ud) {
+    auto* st = static_cast<H2Stream*>(source->ptr);
+    H2Conn* c = static_cast<Io*>(ud)->conn;
+    size_t moved = 0;
+    ssize_t rv =
+        FillFrame({st->req_body, st->req_end, st->req_trailers, st->up_deferred, st->req_bytes},
+                  session, stream_id, buf, length, flags, &moved);
+    if (moved > 0 && !c->down_->dead) {
+      nghttp2_session_consume(c->down_->session.get(), st->down_id, moved);
+    }
+    return rv;
+  }
+
+  // Response DATA on the downstream session; what went out is consumed on the upstream one.
   static ssize_t ReadResponseBody(nghttp2_session* session, int32_t stream_id, uint8_t* buf,
                                   size_t length, uint32_t* flags, nghttp2_data_source* source,
                                   void*) {
     auto* st = static_cast<H2Stream*>(source->ptr);
-    size_t n = std::min(length, st->resp_body.size());
-    if (n > 0) {
-      std::memcpy(buf, st->resp_body.data(), n);
-      st->resp_body.Consume(n);
-      st->resp_bytes += n;
-      if (auto io = st->up.lock(); io && !io->dead) {
-        nghttp2_session_consume(io->session.get(), st->up_id, n);
-      }
+    size_t moved = 0;
+    ssize_t rv = FillFrame(
+        {st->resp_body, st->resp_end, st->resp_trailers, st->down_deferred, st->resp_bytes},
+        session, stream_id, buf, length, flags, &moved);
+    if (auto io = st->up.lock(); moved > 0 && io && !io->dead) {
+      nghttp2_session_consume(io->session.get(), st->up_id, moved);
     }
-    if (st->resp_body.empty() && st->resp_end) {
-      *flags |= NGHTTP2_DATA_FLAG_EOF;
-      if (!st->resp_trailers.empty()) {
-        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv> nv;
-        for (const HttpHeader& h : st->resp_trailers) nv.push_back(Nv(h.name, h.value));
-        nghttp2_submit_trailer(session, stream_id, nv.data(), nv.size());
-      }
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      st->down_deferred = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    return rv;
   }
 
   static ssize_t ReadLocalBody(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
@@ -683,8 +686,8 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
         st.status = status;
         return 0;
       }
-      (st.resp_in_trailers ? st.resp_trailers : st.resp_headers).push_back(
-          {std::string(n), std::string(v)});
+      (st.resp_in_trailers ? st.resp_trailers : st.resp_headers)
+          .push_back({std::string(n), std::string(v)});
       return 0;
     }
     auto st = c->FindDown(frame->hd.stream_id);
@@ -801,11 +804,8 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
       // The client is gone (or done): an upstream stream still open is cancelled.
       if (auto up = st->up.lock(); up && !st->up_closed && !up->dead && st->up_id > 0 &&
                                    !(st->resp_end && st->req_end && st->req_body.empty())) {
-        nghttp2_submit_rst_stream(up->session.get(), NGHTTP2_FLAG_NONE, st->up_id,
-                                  NGHTTP2_CANCEL);
+        nghttp2_submit_rst_stream(up->session.get(), NGHTTP2_FLAG_NONE, st->up_id, NGHTTP2_CANCEL);
       }
-      st->phase = st->phase == H2Stream::Phase::kHeaders ? H2Stream::Phase::kHeaders
-                                                          : st->phase;
       c->Report(*st);
       st->phase = H2Stream::Phase::kLocal;  // decisions still to come are ignored
       return 0;
@@ -816,9 +816,7 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
     io->streams.erase(it);
     st->up_closed = true;
     if (error != NGHTTP2_NO_ERROR || !st->resp_end) {
-      c->UpstreamStreamEnded(
-          st, error,
-          StrCat("upstream-reset: ", nghttp2_http2_strerror(error)));
+      c->UpstreamStreamEnded(st, error, StrCat("upstream-reset: ", nghttp2_http2_strerror(error)));
     }
     // A request body the upstream no longer wants is dropped from here on.
     if (!st->req_body.empty() && !c->down_->dead) {

@@ -63,8 +63,8 @@ class RequestFilter {
 // TCP socket in tests). Called lazily at the first forwarded request and again only after the
 // previous upstream ended (closed by the peer, `Connection: close`, GOAWAY, an error); the
 // callback runs on the connection's executor. Failure -> the request gets 503.
-using UpstreamOpener = std::function<void(
-    std::function<void(absl::StatusOr<std::unique_ptr<hbone::ByteStream>>)>)>;
+using UpstreamOpener =
+    std::function<void(std::function<void(absl::StatusOr<std::unique_ptr<hbone::ByteStream>>)>)>;
 
 // One per request, for the access log and istio_requests_total.
 struct RequestLog {

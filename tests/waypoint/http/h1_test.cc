@@ -68,8 +68,8 @@ TEST_F(H1Test, SmugglingContentLengthAndTransferEncodingIs400) {
 
 TEST_F(H1Test, TransferEncodingOtherThanChunkedIs400) {
   ExpectRejected("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400);
-  ExpectRejected("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                 400);
+  ExpectRejected(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400);
   ExpectRejected(
       "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
       "chunked\r\n\r\n0\r\n\r\n",
@@ -77,8 +77,8 @@ TEST_F(H1Test, TransferEncodingOtherThanChunkedIs400) {
 }
 
 TEST_F(H1Test, DifferingContentLengthsAre400) {
-  ExpectRejected("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
-                 400);
+  ExpectRejected(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400);
   ExpectRejected("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 4\r\n\r\nabcd", 400);
 }
 
@@ -110,8 +110,9 @@ TEST_F(H1Test, MissingOrDuplicateHostIs400) {
 
 TEST_F(H1Test, BadChunkSizeIs400) {
   auto c = Connect();
-  ASSERT_TRUE(c->Write(
-      "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c->Write("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+               "chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"));
   Response r = ReadResponse(*c);
   EXPECT_EQ(r.status, 400);
   bool clean = false;
@@ -146,14 +147,14 @@ TEST_F(H1Test, TooManyHeadersIs431) {
 }
 
 TEST_F(H1Test, TooLargeHeadIs431) {
-  std::string req = "GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(61 * 1024, 'a') +
-                    "\r\n\r\n";
+  std::string req =
+      "GET /echo HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(61 * 1024, 'a') + "\r\n\r\n";
   ExpectRejected(req, 431);
 }
 
 TEST_F(H1Test, UpgradeAndConnectAre501) {
-  ExpectRejected(
-      "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 501);
+  ExpectRejected("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                 501);
   ExpectRejected("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501);
 }
 
@@ -211,15 +212,8 @@ TEST_F(H1Test, UpstreamClosingMidResponseClosesTheDownstream) {
 }
 
 TEST_F(H1Test, DeniedRequestGets403WithBodyAndTheConnectionStays) {
-  filter_->decide = [](RequestHead& h) {
-    Decision d;
-    if (h.path == "/deny") {
-      d.forward = false;
-      d.status = 403;
-      d.body = "RBAC: access denied";
-    }
-    return d;
-  };
+  filter_->decide = DenyPath("/deny");
+
   auto c = Connect();
   ASSERT_TRUE(c->Write("GET /deny HTTP/1.1\r\nHost: a\r\n\r\n"));
   Response r = ReadResponse(*c);
@@ -245,7 +239,8 @@ TEST_F(H1Test, InvalidTokenGets401WithWwwAuthenticate) {
     d.forward = false;
     d.status = 401;
     d.body = "Jwt is expired";
-    d.response_headers = {{"www-authenticate", "Bearer realm=\"http://a/\", error=\"invalid_token\""}};
+    d.response_headers = {
+        {"www-authenticate", "Bearer realm=\"http://a/\", error=\"invalid_token\""}};
     return d;
   };
   auto c = Connect();
@@ -339,8 +334,8 @@ TEST_F(H1Test, FiftyMegabytesEachWayWithBoundedMemory) {
   // Upload: written in 1 MiB pieces; the engine must not hold the body.
   std::string block(1 << 20, 'x');
   for (size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i * 31 + 7);
-  ASSERT_TRUE(c->Write("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " +
-                       std::to_string(kSize) + "\r\n\r\n"));
+  ASSERT_TRUE(c->Write(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: " + std::to_string(kSize) + "\r\n\r\n"));
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr);
   for (size_t sent = 0; sent < kSize; sent += block.size()) {

@@ -61,9 +61,8 @@ std::vector<std::pair<int, uint32_t>> Frames(std::string_view b) {
   while (b.size() >= 9) {
     size_t len = (static_cast<uint8_t>(b[0]) << 16) | (static_cast<uint8_t>(b[1]) << 8) |
                  static_cast<uint8_t>(b[2]);
-    uint32_t id = ((static_cast<uint8_t>(b[5]) & 0x7f) << 24) |
-                  (static_cast<uint8_t>(b[6]) << 16) | (static_cast<uint8_t>(b[7]) << 8) |
-                  static_cast<uint8_t>(b[8]);
+    uint32_t id = ((static_cast<uint8_t>(b[5]) & 0x7f) << 24) | (static_cast<uint8_t>(b[6]) << 16) |
+                  (static_cast<uint8_t>(b[7]) << 8) | static_cast<uint8_t>(b[8]);
     out.push_back({static_cast<uint8_t>(b[3]), id});
     if (b.size() < 9 + len) break;
     b.remove_prefix(9 + len);
@@ -111,21 +110,13 @@ TEST_F(H2Test, TooManyHeadersIs431) {
 TEST_F(H2Test, ConnectIs501) {
   json res = Client({{{"method", "CONNECT"}, {"path", "/"}}, {{"path", "/echo/b"}}});
   // nghttp2 itself refuses a CONNECT carrying :path/:scheme (malformed): RST, or our 501.
-  EXPECT_TRUE(res["results"][0]["status"] == 501 || res["results"][0]["reset"] == 1)
-      << res.dump();
+  EXPECT_TRUE(res["results"][0]["status"] == 501 || res["results"][0]["reset"] == 1) << res.dump();
   EXPECT_EQ(res["results"][1]["status"], 200);
 }
 
 TEST_F(H2Test, DeniedStreamNextToAllowedOnes) {
-  filter_->decide = [](RequestHead& h) {
-    Decision d;
-    if (h.path == "/deny") {
-      d.forward = false;
-      d.status = 403;
-      d.body = "RBAC: access denied";
-    }
-    return d;
-  };
+  filter_->decide = DenyPath("/deny");
+
   json res = Client({{{"path", "/echo/1"}},
                      {{"path", "/deny"}, {"method", "POST"}, {"body", 100000}},
                      {{"path", "/echo/2"}}});

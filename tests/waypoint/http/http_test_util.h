@@ -123,6 +123,19 @@ class FakeFilter : public RequestFilter {
   asio::any_io_executor ex_;
 };
 
+// A decision function denying `path` with 403 `RBAC: access denied`, allowing the rest.
+inline std::function<Decision(RequestHead&)> DenyPath(std::string path) {
+  return [path = std::move(path)](RequestHead& h) {
+    Decision d;
+    if (h.path == path) {
+      d.forward = false;
+      d.status = 403;
+      d.body = "RBAC: access denied";
+    }
+    return d;
+  };
+}
+
 // Opens TCP connections to 127.0.0.1:port, counting them.
 struct TcpOpener {
   asio::any_io_executor ex;
@@ -322,7 +335,8 @@ inline Response ReadResponse(PipeClient& c, bool head_request = false) {
   auto feed = [&](std::string& data) {
     size_t n = http_parser_execute(&p, &s, data.data(), data.size());
     if (HTTP_PARSER_ERRNO(&p) != HPE_OK && HTTP_PARSER_ERRNO(&p) != HPE_PAUSED) {
-      ADD_FAILURE() << "client parser: " << http_errno_name(HTTP_PARSER_ERRNO(&p)) << " after " << n << " in [" << data.substr(0, 200) << "]";
+      ADD_FAILURE() << "client parser: " << http_errno_name(HTTP_PARSER_ERRNO(&p)) << " after " << n
+                    << " in [" << data.substr(0, 200) << "]";
       ctx.done = true;
     }
     data.erase(0, n);

@@ -18,9 +18,9 @@ inline constexpr uint8_t kFuzzTrickle = 8;       // client bytes arrive 7 at a t
 inline constexpr uint8_t kFuzzRewrite = 16;      // the filter rewrites the path, adds a header
 
 struct FuzzResult {
-  int requests = 0;      // RequestLog entries
-  int status_2xx = 0;    // of which answered 2xx in full
-  int status_4xx = 0;    // of which answered 4xx (local or upstream)
+  int requests = 0;         // RequestLog entries
+  int status_2xx = 0;       // of which answered 2xx in full
+  int status_4xx = 0;       // of which answered 4xx (local or upstream)
   size_t client_bytes = 0;  // bytes the client received
 };
 

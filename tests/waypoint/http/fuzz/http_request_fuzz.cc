@@ -121,9 +121,9 @@ FuzzResult RunFuzzCase(const uint8_t* data, size_t size) {
               [&](const RequestLog& log) {
                 Check(log.status == 0 || (log.status >= 100 && log.status <= 599), "status");
                 if (std::getenv("HTTP_FUZZ_DEBUG")) {
-                  std::fprintf(stderr, "%s %s %s -> %d local=%d detail=%s\n",
-                               log.h2 ? "h2" : "h1", log.method.c_str(), log.path.c_str(),
-                               log.status, log.local, log.detail.c_str());
+                  std::fprintf(stderr, "%s %s %s -> %d local=%d detail=%s\n", log.h2 ? "h2" : "h1",
+                               log.method.c_str(), log.path.c_str(), log.status, log.local,
+                               log.detail.c_str());
                 }
                 ++result.requests;
                 if (log.status / 100 == 2) {

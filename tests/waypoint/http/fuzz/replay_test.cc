@@ -21,7 +21,8 @@ std::string Read(const std::filesystem::path& p) {
 }
 
 TEST(HttpFuzzReplay, EverySeedGetsItsVerdict) {
-  const std::filesystem::path dir = std::getenv("HTTP_FUZZ_DIR") ? std::getenv("HTTP_FUZZ_DIR") : HTTP_FUZZ_CORPUS_DIR;
+  const std::filesystem::path dir =
+      std::getenv("HTTP_FUZZ_DIR") ? std::getenv("HTTP_FUZZ_DIR") : HTTP_FUZZ_CORPUS_DIR;
   size_t seeds = 0, ok = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (!entry.is_regular_file()) continue;
