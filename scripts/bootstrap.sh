@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS, HTTP/2 and gRPC (HBONE, the CA, the config stream)
   openssl libnghttp2-dev libgrpc++-dev protobuf-compiler-grpc
+  # HTTP/1.x parsing in the waypoint (nodejs/http-parser 2.9)
+  libhttp-parser-dev
   # lab, tests, demo and benchmarks
   iproute2 curl iperf3 python3 procps psmisc shellcheck nghttp2-client python3-h2
   # the real CNI plugins (bridge, host-local) zmesh-cni is chained after in the lab
