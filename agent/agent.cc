@@ -61,6 +61,7 @@ Agent::Agent(AgentOptions options, bpf::Datapath& datapath, ZdsServer& zds, PodN
       cni_pods_(options_.cni_state_file),
       datapath_(datapath),
       zds_(zds),
+      netns_(netns),
       enroller_(datapath, zds, netns),
       view_(std::make_shared<AgentView>()) {}
 
@@ -74,6 +75,23 @@ std::vector<EnrollTarget> Agent::Desired(const k8s::ManifestSnapshot& objects) {
   mesh_ = shared;
   if (mesh_listener_) mesh_listener_(shared);
   manifest_errors_ = snapshot.errors.size();
+  waypoint_pods_.clear();
+  for (const mesh::Workload& w : snapshot.workloads) {
+    if (w.node != options_.node || w.terminal() || w.netns.empty() ||
+        !w.labels.contains(std::string(mesh::kGatewayNameLabel))) {
+      continue;
+    }
+    auto fd = netns_.Open(w.netns);
+    struct stat st{};
+    if (!fd.ok() || fstat(fd->get(), &st) != 0) {
+      L().warn("waypoint {}: cannot open its netns {}: it gets no certificate", w.key(), w.netns);
+      continue;
+    }
+    waypoint_pods_.push_back({.pod = w.key(),
+                              .ns = w.ns,
+                              .service_account = w.service_account,
+                              .netns_inode = static_cast<uint64_t>(st.st_ino)});
+  }
   std::set<std::string> now(snapshot.errors.begin(), snapshot.errors.end());
   for (const auto& e : now) {
     if (!logged_errors_.count(e)) L().error("manifests: {}", e);
@@ -433,6 +451,7 @@ void Agent::Publish() {
   view->ztunnel_connected = zds_.Connected();
   view->ztunnel_pid = zds_.Connected() ? ztunnel_pid_ : 0;
   for (const EnrollTarget& t : desired_) view->wanted.push_back(t.ref);
+  view->waypoint_pods = waypoint_pods_;
   view->cni_waiting = cni_adds_.size();
   if (!recovered_) view->pending_tasks.push_back("recover-pinned-state");
   if (!zds_.Connected())
@@ -443,6 +462,24 @@ void Agent::Publish() {
   for (const std::string& task : external_tasks_) view->pending_tasks.push_back(task);
   view->ready = view->pending_tasks.empty();
   view_ = std::move(view);
+}
+
+absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
+                                  std::optional<uint64_t> caller_netns_inode,
+                                  std::string_view identity_ns, std::string_view identity_sa) {
+  if (caller_pid == view.ztunnel_pid && view.ztunnel_pid != 0) {
+    return AuthorizeCertificate(view, caller_pid, identity_ns, identity_sa);
+  }
+  if (caller_netns_inode) {
+    for (const AgentView::WaypointPod& w : view.waypoint_pods) {
+      if (w.netns_inode != *caller_netns_inode) continue;
+      if (w.ns == identity_ns && w.service_account == identity_sa) return absl::OkStatus();
+      return absl::PermissionDeniedError(
+          StrCat("pid ", caller_pid, " is in the netns of waypoint ", w.pod, ", which runs as ns/",
+                 w.ns, "/sa/", w.service_account, ", not ns/", identity_ns, "/sa/", identity_sa));
+    }
+  }
+  return AuthorizeCertificate(view, caller_pid, identity_ns, identity_sa);
 }
 
 absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,

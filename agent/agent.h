@@ -71,6 +71,15 @@ struct AgentView {
   // as soon as it gets the pod's ZDS Add, before the agent has recorded the enrollment.
   std::vector<WorkloadRef> wanted;
   size_t cni_waiting = 0;  // zmesh-cni ADDs waiting for their pod's enrollment
+  // Waypoint pods of this node (label gateway.networking.k8s.io/gateway-name) and the inode of
+  // their network namespace: a process in that netns may obtain that pod's identity.
+  struct WaypointPod {
+    std::string pod;  // "ns/name"
+    std::string ns;
+    std::string service_account;
+    uint64_t netns_inode = 0;
+  };
+  std::vector<WaypointPod> waypoint_pods;
 };
 
 // The local-mode CA's rule (DESIGN §5): only the ztunnel connected over ZDS may obtain
@@ -78,6 +87,12 @@ struct AgentView {
 // this node.
 // (The CA itself refuses identities of another trust domain.)
 absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
+                                  std::string_view identity_ns, std::string_view identity_sa);
+// The same, and a waypoint (DESIGN §6): a process that is not the ztunnel but lives in the
+// network namespace (`caller_netns_inode`, from /proc/<pid>/ns/net) of a waypoint pod of this
+// node obtains that pod's own identity, and nothing else.
+absl::Status AuthorizeCertificate(const AgentView& view, pid_t caller_pid,
+                                  std::optional<uint64_t> caller_netns_inode,
                                   std::string_view identity_ns, std::string_view identity_sa);
 
 class Agent {
@@ -161,6 +176,8 @@ class Agent {
   std::map<std::string, size_t> decision_by_key_;
   bpf::Datapath& datapath_;
   ZdsServer& zds_;
+  PodNetns& netns_;
+  std::vector<AgentView::WaypointPod> waypoint_pods_;  // from the last Desired()
   Enroller enroller_;
   std::vector<EnrollTarget> desired_;
   std::set<std::string> logged_errors_;

@@ -1,5 +1,7 @@
 // zmesh-agent: the node agent (local mode: --manifests; cluster mode: --kubeconfig or
 // --in-cluster). See agent/README.md and ARCHITECTURE.md.
+#include <sys/stat.h>
+
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -114,7 +116,13 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
   ca::CaService ca_service(
       *root, caller_of,
       [&](const ca::Caller& caller, const tls::SpiffeId& id) {
-        return AuthorizeCertificate(*agent.View(), caller.pid, id.ns, id.sa);
+        // The kernel's word on where the caller lives (a waypoint pod's netns), read now.
+        std::optional<uint64_t> netns_inode;
+        struct stat st{};
+        if (stat(StrCat("/proc/", caller.pid, "/ns/net").c_str(), &st) == 0) {
+          netns_inode = static_cast<uint64_t>(st.st_ino);
+        }
+        return AuthorizeCertificate(*agent.View(), caller.pid, netns_inode, id.ns, id.sa);
       });
   auto started = ca::UdsGrpcServer::Start(opts.ca_socket, {&ca_service});
   if (!started.ok()) return Fail(started.status());

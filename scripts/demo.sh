@@ -2,7 +2,7 @@
 # zmesh demo: two lab nodes, two enrolled namespaces and a legacy one; pod-to-pod traffic across
 # nodes inside HBONE (mutual TLS 1.3 between the pods' SPIFFE identities), proven on the wire;
 # PeerAuthentication STRICT; an AuthorizationPolicy denying a cross-namespace caller, with
-# `zmeshctl explain` saying why.
+# `zmeshctl explain` saying why; a waypoint checking end-user JWTs and HTTP rules for demo/api.
 # Run as root after building (make demo); binaries from ${ZMESH_BIN:-build/bin}.
 # Everything is torn down on exit, also on failure or Ctrl-C. Exit status: 0 when every step
 # that should work did.
@@ -87,6 +87,8 @@ pod shop/buyer node1 sa=buyer
 pod legacy/legacy node1
 pod demo/server node2 sa=server
 pod legacy/legacy-web node2
+pod demo/waypoint node1 sa=waypoint label=app=waypoint label=gateway.networking.k8s.io/gateway-name=waypoint label=zmesh.io/dataplane-mode=none
+pod demo/api node2 sa=api label=zmesh.io/use-waypoint=waypoint
 SPEC
 BUILT=1
 run "$LAB" up "$PREFIX" "$spec" || die "lab.sh up"
@@ -99,8 +101,10 @@ printf '   node1: client %s  buyer %s  legacy %s     node2: server %s  legacy-we
 step "Start the apps" "A small HTTP server (whoami) in server and legacy-web answers with the peer address it sees."
 "$LAB" spawn "$PREFIX" server web -- python3 "$HELPERS/whoami.py" http 8080 >/dev/null
 "$LAB" spawn "$PREFIX" legacy-web web-legacy -- python3 "$HELPERS/whoami.py" http 8080 >/dev/null
+"$LAB" spawn "$PREFIX" api web-api -- python3 "$HELPERS/whoami.py" http 8080 >/dev/null
 poll 10 listening server 8080 || die "server did not listen on 8080"
 poll 10 listening legacy-web 8080 || die "legacy-web did not listen on 8080"
+poll 10 listening api 8080 || die "api did not listen on 8080"
 ok "servers listening on :8080"
 
 step "Start the mesh on both nodes" \
@@ -253,6 +257,84 @@ echo "   -o json: $verdict"
 grep '^zmesh_authorization_denials_total' <<<"$(in_node node2 curl -sS --max-time 5 http://127.0.0.1:15020/metrics)" |
   sed 's/^/   | /' || die "no zmesh_authorization_denials_total series"
 ok "cross-namespace call denied at node2's ztunnel; explain agrees"
+
+step "A waypoint for demo/api: end-user JWTs and HTTP rules" \
+  "demo/api carries zmesh.io/use-waypoint=waypoint: node1's ztunnel sends the client's stream over" \
+  "HBONE to the waypoint (its own identity, from the agent's CA), which validates the end-user JWT" \
+  "(RequestAuthentication, ES256) and applies the L7 AuthorizationPolicy attached to it by" \
+  "targetRefs, then opens its own HBONE to node2's ztunnel. Policies: a token of our issuer is" \
+  "required, and /admin is denied to everyone."
+keys=$STATE/jwt
+mkdir -p "$keys"
+/usr/bin/python3 "$HELPERS/jwt_tool.py" keygen "$keys" || die "JWT key"
+ISS=https://issuer.demo.zmesh
+cat >"$STATE/manifests/.wp.tmp" <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: waypoint, namespace: demo}
+spec:
+  selector: {app: waypoint}
+  clusterIP: 198.19.200.1
+  ports: [{name: hbone, port: 15008, targetPort: 15008}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  jwtRules: [{issuer: "$ISS", jwks: '$(cat "$keys/jwks.json")'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  rules: [{from: [{source: {requestPrincipals: ["$ISS/*"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin, "/admin/*"]}}]}]
+YAML
+mv "$STATE/manifests/.wp.tmp" "$STATE/manifests/waypoint.yaml"
+echo "   applied Service demo/waypoint, RequestAuthentication demo/jwt, AuthorizationPolicies demo/require-jwt and demo/deny-admin"
+run "$LAB" spawn "$PREFIX" waypoint waypoint -- "$ZMESH_BIN/waypoint" --namespace demo --name waypoint \
+  --manifests "$STATE/manifests" --ca-address "unix:$STATE/$PREFIX-node1/ca.sock" \
+  --metrics-addr 127.0.0.1:15020 --readiness-addr 127.0.0.1:15021 >/dev/null || die "waypoint"
+wp_ready() { "$LAB" exec "$PREFIX" waypoint -- curl -sf --max-time 2 http://127.0.0.1:15021/healthz/ready >/dev/null; }
+poll 15 wp_ready || die "the waypoint is not ready"
+ok "waypoint ready as spiffe://cluster.local/ns/demo/sa/waypoint"
+TOKEN=$(/usr/bin/python3 "$HELPERS/jwt_tool.py" mint "$keys" --iss "$ISS" --sub alice) || die "mint"
+api() { # PATH [CURL ARGS]: status and body of GET PATH on demo/api from demo/client
+  local path=$1
+  shift
+  "$LAB" exec "$PREFIX" client -- curl -sS --max-time 5 -w ' [HTTP %{http_code}]' "$@" "http://$POD_API_IP:8080$path"
+}
+echo "   curl http://api/ (no token):"
+out=$(api /) || die "curl api without token"
+echo "     $out"
+[[ $out == *'[HTTP 403]' ]] || die "expected 403 without a token"
+echo "   curl http://api/ -H 'Authorization: Bearer <token of $ISS, sub alice>':"
+out=$(api / -H "Authorization: Bearer $TOKEN") || die "curl api with token"
+echo "     $out"
+[[ $out == *'[HTTP 200]' ]] || die "expected 200 with a valid token"
+echo "   curl http://api/ -H 'Authorization: Bearer <the token with its last byte changed>':"
+out=$(api / -H "Authorization: Bearer ${TOKEN%?}A") || die "curl api with a bad token"
+echo "     $out"
+[[ $out == *'[HTTP 401]' ]] || die "expected 401 with a tampered token"
+echo "   curl http://api/admin (valid token):"
+out=$(api /admin -H "Authorization: Bearer $TOKEN") || die "curl api /admin"
+echo "     $out"
+[[ $out == *'[HTTP 403]' ]] || die "expected 403 for /admin"
+echo "   waypoint log:"
+grep -F 'result=' "$STATE/logs/waypoint.log" | tail -n 3 | sed 's/^/   | /'
+run "$ZMESH_BIN/zmeshctl" explain --manifests "$STATE/manifests" --to demo/api --port 8080 --layer l7 \
+  --from-principal cluster.local/ns/demo/sa/client --path /admin --jwt "$TOKEN" | sed 's/^/   /' ||
+  die "zmeshctl explain --layer l7"
+ok "no token: 403; valid token: 200; tampered token: 401; /admin: 403 by demo/deny-admin"
 
 step "What the kernel holds: zmeshctl bpf pods (node1)" "Per enrolled pod: netns cookie, IPs, outbound/inbound capture, ztunnel listener, sk_lookup link."
 run "$ZMESH_BIN/zmeshctl" bpf pods --node "$PREFIX-node1" || die "zmeshctl bpf pods"

@@ -424,7 +424,9 @@ cmd_up() {
     echo "$node" >>"$st/db/nodes.order"
     ip netns add "$ns"
     ip -n "$ns" link set lo up
-    ip -n "$ns" link add br0 type bridge forward_delay 0 stp_state 0
+    # A fixed (locally administered) MAC: otherwise a bridge takes the lowest MAC of its ports
+    # and changes it as pods come and go, which the CNI bridge plugin's CHECK reports as an error.
+    ip -n "$ns" link add br0 address "$(printf '02:5a:00:00:00:%02x' "$i")" type bridge forward_delay 0 stp_state 0
     ip -n "$ns" addr add "198.18.$i.1/24" dev br0
     ip -n "$ns" link set br0 up
     nsx "$ns" sysctl -qw net.ipv4.ip_forward=1

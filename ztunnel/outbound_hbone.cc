@@ -31,9 +31,11 @@ std::optional<IpAddr> AddressOf(const mesh::Workload& w, const IpAddr& like) {
   return w.ips.front();
 }
 
-// To a workload's address: HBONE when it is in the mesh, else plain TCP.
-OutboundRoute ToWorkload(const mesh::Workload* w, const Endpoint& target,
-                         std::string_view trust_domain) {
+// To a workload's address: HBONE when it is in the mesh (through its waypoint when it has one),
+// else plain TCP.
+OutboundRoute ToWorkload(const MeshView& mesh, const mesh::Workload* w, const Endpoint& target,
+                         std::string_view trust_domain,
+                         const std::function<size_t(size_t)>& pick) {
   OutboundRoute r;
   r.target = target;
   if (w == nullptr) return r;  // not a mesh workload: passthrough
@@ -47,6 +49,24 @@ OutboundRoute ToWorkload(const mesh::Workload* w, const Endpoint& target,
   }
   r.kind = OutboundRoute::Kind::kHbone;
   r.next_hop = Endpoint{.ip = target.ip, .port = kPortHbone};
+  auto waypoint = mesh::ResolveWaypoint(mesh.snapshot(), *w, pick);
+  if (!waypoint.ok()) {
+    // Never around the waypoint the destination asked for.
+    return Refuse(FailureReason::kNoEndpoint, std::string(waypoint.status().message()));
+  }
+  if (*waypoint) {
+    const mesh::Workload& wp = *(*waypoint)->workload;
+    auto wp_id = tls::SpiffeId::ForServiceAccount(trust_domain, wp.ns, wp.service_account);
+    if (!wp_id.ok()) {
+      return Refuse(FailureReason::kHboneConnect, StrCat("waypoint ", wp.key(),
+                                                         " has no valid identity: ",
+                                                         wp_id.status().message()));
+    }
+    r.waypoint = (*waypoint)->service;
+    r.next_hop = Endpoint{.ip = (*waypoint)->ip, .port = kPortHbone};
+    r.identities.push_back(std::move(*wp_id));
+    return r;
+  }
   r.identities.push_back(std::move(*id));
   return r;
 }
@@ -65,42 +85,6 @@ std::string Hex(const unsigned char* p, size_t n) {
 size_t RandomIndex(size_t n) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
-}
-
-// One new HBONE connection over a connected socket: the TLS client handshake (secure naming
-// set before it), the ALPN check, then the HTTP/2 session.
-void StartClientSession(asio::ip::tcp::socket socket, SSL_CTX* ctx,
-                        std::vector<tls::SpiffeId> expected, const OutboundHboneOptions& options,
-                        Endpoint peer, std::function<void(hbone::HbonePool::SessionOr)> done) {
-  tls::SslPtr ssl(SSL_new(ctx));
-  if (!ssl) {
-    done(absl::InternalError("SSL_new failed"));
-    return;
-  }
-  if (absl::Status st = tls::SetExpectedIdentities(ssl.get(), std::move(expected)); !st.ok()) {
-    done(st);
-    return;
-  }
-  hbone::TlsTransport::Handshake(
-      std::make_unique<hbone::TlsTransport>(std::move(socket), std::move(ssl),
-                                            hbone::TlsTransport::Role::kClient),
-      options.handshake_timeout,
-      [session_options = options.session, peer, done = std::move(done)](
-          absl::StatusOr<std::unique_ptr<hbone::TlsTransport>> transport) {
-        if (!transport.ok()) {
-          done(absl::UnavailableError(
-              StrCat("HBONE to ", peer.ToString(), ": ", transport.status().message())));
-          return;
-        }
-        if (absl::Status alpn = tls::VerifyAlpn((*transport)->ssl()); !alpn.ok()) {
-          (*transport)->Close();
-          done(absl::UnavailableError(StrCat("HBONE to ", peer.ToString(), ": ", alpn.message())));
-          return;
-        }
-        auto session = hbone::HboneClientSession::Create(std::move(*transport), session_options);
-        session->Start();
-        done(std::move(session));
-      });
 }
 
 }  // namespace
@@ -136,7 +120,7 @@ OutboundRoute DecideOutboundRoute(const MeshView* mesh, const Endpoint& dst,
                     StrCat("service ", svc->key(), " port ", dst.port, " has no ready endpoint"));
     }
     const Candidate& c = candidates[pick(candidates.size()) % candidates.size()];
-    OutboundRoute r = ToWorkload(c.workload, c.target, trust_domain);
+    OutboundRoute r = ToWorkload(*mesh, c.workload, c.target, trust_domain, pick);
     r.service = svc->key();
     return r;
   }
@@ -145,7 +129,7 @@ OutboundRoute DecideOutboundRoute(const MeshView* mesh, const Endpoint& dst,
     return Refuse(FailureReason::kNoEndpoint,
                   StrCat("address ", dst.ip.ToString(), " is claimed by several workloads"));
   }
-  return ToWorkload(mesh->WorkloadByIp(dst.ip), dst, trust_domain);
+  return ToWorkload(*mesh, mesh->WorkloadByIp(dst.ip), dst, trust_domain, pick);
 }
 
 std::vector<hbone::Header> OutboundHeaders(const PodInfo& source,
@@ -321,8 +305,9 @@ void OutboundHbone::ConnectWhenReady(Worker& w, const hbone::PoolKey& key,
               StrCat("HBONE to ", peer.ToString(), ": connect failed: ", failure->detail)));
           return;
         }
-        StartClientSession(std::move(socket), ctx->native_handle(), std::move(expected), options_,
-                           peer, std::move(done));
+        hbone::StartTlsClientSession(std::move(socket), ctx->native_handle(),
+                                     std::move(expected), options_.handshake_timeout,
+                                     options_.session, peer, std::move(done));
       });
 }
 

@@ -6,6 +6,9 @@
 //     the running workloads serving it; then as below for that endpoint's address and port;
 //   the address of a workload in the mesh (TunnelProtocol HBONE) -> HBONE to <its ip>:15008,
 //     authority <its ip>:<port>, the server must prove the workload's SPIFFE ID (secure naming);
+//     when it uses a waypoint (zmesh.io/use-waypoint), HBONE to a running endpoint of the
+//     waypoint Service instead, which must prove the waypoint's identity; same authority. A
+//     waypoint that cannot be resolved refuses the connection (never a bypass);
 //   anything else -> plain TCP to the destination (passthrough);
 //   no snapshot yet -> refused (fail closed: we cannot tell a mesh destination from another).
 //
@@ -46,6 +49,9 @@ struct OutboundRoute {
   std::string destination_workload;  // empty when not a mesh workload
   std::string destination_namespace;
   std::string service;  // "ns/name" when the original destination was its VIP
+  // "ns/name" of the destination's waypoint Service when the stream goes through it (next_hop
+  // and identities are then the waypoint's; the authority stays the destination's).
+  std::string waypoint;
   // The source pod's own address (same family as the target, from the mesh), for the
   // forwarded header: the captured socket's peer is a loopback address.
   std::optional<IpAddr> source_ip;

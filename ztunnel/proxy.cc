@@ -51,6 +51,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (OutboundHbone* out = proxy_.outbound()) {
         route_ = out->Route(*pod_, *dst_);
         if (!route_.service.empty()) via_ = StrCat(" service=", route_.service);
+        if (!route_.waypoint.empty()) via_ += StrCat(" waypoint=", route_.waypoint);
         switch (route_.kind) {
           case OutboundRoute::Kind::kRefuse:
             Log("proxy").warn("conn={} dir=outbound pod={} dst={} refused: {}", id_,

@@ -337,6 +337,7 @@ v1::Workload WorkloadToProto(const mesh::Workload& w) {
   p.set_trust_domain(std::string(mesh::kTrustDomain));
   p.set_phase(w.phase);
   p.set_tunnel_protocol(w.tunnel_protocol == mesh::TunnelProtocol::kHbone ? v1::HBONE : v1::NONE);
+  p.set_waypoint(w.waypoint);
   FillMap(w.labels, p.mutable_labels());
   FillMap(w.annotations, p.mutable_annotations());
   p.set_netns(w.netns);
@@ -366,6 +367,7 @@ absl::StatusOr<mesh::Workload> WorkloadFromProto(const v1::Workload& p) {
   // An unknown protocol number reads as NONE: plain TCP, which a STRICT destination refuses.
   w.tunnel_protocol =
       p.tunnel_protocol() == v1::HBONE ? mesh::TunnelProtocol::kHbone : mesh::TunnelProtocol::kNone;
+  w.waypoint = p.waypoint();
   ZM_ASSIGN_OR_RETURN(w.ips, AddrsFromBytes(p.addresses(), what));
   w.labels = ToStdMap(p.labels());
   w.annotations = ToStdMap(p.annotations());

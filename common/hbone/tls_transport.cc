@@ -8,6 +8,7 @@
 
 #include "common/base/strings.h"
 #include "common/tls/hbone_tls.h"
+#include "common/hbone/client_session.h"
 
 namespace zm::hbone {
 namespace {
@@ -255,5 +256,42 @@ void TlsTransport::Handshake(std::unique_ptr<TlsTransport> transport,
                              std::chrono::milliseconds timeout, HandshakeDone done) {
   std::make_shared<TlsHandshakeOp>(std::move(transport), std::move(done))->Start(timeout);
 }
+
+void StartTlsClientSession(asio::ip::tcp::socket socket, SSL_CTX* ctx,
+                           std::vector<tls::SpiffeId> expected,
+                           std::chrono::milliseconds handshake_timeout,
+                           SessionOptions session_options, Endpoint peer,
+                           std::function<void(ClientSessionOr)> done) {
+  tls::SslPtr ssl(SSL_new(ctx));
+  if (!ssl) {
+    done(absl::InternalError("SSL_new failed"));
+    return;
+  }
+  if (absl::Status st = tls::SetExpectedIdentities(ssl.get(), std::move(expected)); !st.ok()) {
+    done(st);
+    return;
+  }
+  TlsTransport::Handshake(
+      std::make_unique<TlsTransport>(std::move(socket), std::move(ssl),
+                                            TlsTransport::Role::kClient),
+      handshake_timeout,
+      [session_options, peer, done = std::move(done)](
+          absl::StatusOr<std::unique_ptr<TlsTransport>> transport) {
+        if (!transport.ok()) {
+          done(absl::UnavailableError(
+              StrCat("HBONE to ", peer.ToString(), ": ", transport.status().message())));
+          return;
+        }
+        if (absl::Status alpn = tls::VerifyAlpn((*transport)->ssl()); !alpn.ok()) {
+          (*transport)->Close();
+          done(absl::UnavailableError(StrCat("HBONE to ", peer.ToString(), ": ", alpn.message())));
+          return;
+        }
+        auto session = HboneClientSession::Create(std::move(*transport), session_options);
+        session->Start();
+        done(std::move(session));
+      });
+}
+
 
 }  // namespace zm::hbone

@@ -24,7 +24,10 @@
 #include "absl/status/statusor.h"
 #include "common/base/byte_buffer.h"
 #include "common/tls/ossl.h"
+#include "common/hbone/session.h"
 #include "common/hbone/transport.h"
+#include "common/base/ip.h"
+#include "common/tls/spiffe.h"
 
 namespace zm::hbone {
 
@@ -74,5 +77,17 @@ class TlsTransport final : public Transport {
   bool eof_ = false;
   std::string error_;  // a fatal TLS error seen while reading; reported by the next read
 };
+
+class HboneClientSession;
+using ClientSessionOr = absl::StatusOr<std::shared_ptr<HboneClientSession>>;
+
+// One new HBONE client connection over a connected socket (ztunnel and the waypoint): the TLS
+// client handshake as `ctx`'s identity with secure naming (`expected`) set before it, the ALPN
+// check, then a started HTTP/2 client session. `done` runs once, on the socket's executor.
+void StartTlsClientSession(asio::ip::tcp::socket socket, SSL_CTX* ctx,
+                           std::vector<tls::SpiffeId> expected,
+                           std::chrono::milliseconds handshake_timeout,
+                           SessionOptions session_options, Endpoint peer,
+                           std::function<void(ClientSessionOr)> done);
 
 }  // namespace zm::hbone

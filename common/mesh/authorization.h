@@ -24,6 +24,11 @@ namespace zm::mesh {
 std::shared_ptr<const authz::PolicySet> BuildL4PolicySet(const Snapshot& snapshot,
                                                          std::string_view root_namespace);
 
+// Whether `principal` (without "spiffe://") is the identity of a running endpoint of the
+// waypoint `destination` uses. The destination's ztunnel allows it implicitly (DESIGN §6).
+bool IsWaypointOf(const Snapshot& snapshot, const Workload& destination,
+                  std::string_view principal);
+
 struct L4Request {
   // The peer's verified SPIFFE id without "spiffe://"; nullopt for plaintext.
   std::optional<std::string> principal;

@@ -232,6 +232,47 @@ bool InMesh(const Snapshot& snapshot, std::string_view ns,
   return opt == pod_labels.end() || opt->second != kDataplaneModeNone;
 }
 
+std::string WaypointOf(const Snapshot& snapshot, std::string_view ns,
+                       const std::map<std::string, std::string>& pod_labels) {
+  if (pod_labels.contains(std::string(kGatewayNameLabel))) return "";  // a waypoint itself
+  std::string name;
+  if (auto it = pod_labels.find(std::string(kUseWaypointLabel)); it != pod_labels.end()) {
+    name = it->second;
+  } else if (const Namespace* n = snapshot.FindNamespace(ns); n != nullptr) {
+    if (auto l = n->labels.find(std::string(kUseWaypointLabel)); l != n->labels.end()) {
+      name = l->second;
+    }
+  }
+  if (name.empty() || name == "none") return "";
+  return StrCat(ns, "/", name);
+}
+
+absl::StatusOr<std::optional<WaypointTarget>> ResolveWaypoint(
+    const Snapshot& snapshot, const Workload& destination,
+    const std::function<size_t(size_t)>& pick) {
+  if (destination.waypoint.empty()) return std::nullopt;
+  const std::string& key = destination.waypoint;
+  const size_t slash = key.find('/');
+  const Service* svc = snapshot.FindService(key.substr(0, slash), key.substr(slash + 1));
+  if (svc == nullptr) {
+    return absl::UnavailableError(
+        StrCat(destination.key(), " uses waypoint ", key, ": no such Service"));
+  }
+  std::vector<WaypointTarget> running;
+  for (const ServiceEndpoint& ep : svc->endpoints) {
+    const size_t s = ep.workload.find('/');
+    const Workload* w =
+        snapshot.FindWorkload(ep.workload.substr(0, s), ep.workload.substr(s + 1));
+    if (w == nullptr || w->terminal() || w->ips.empty()) continue;
+    running.push_back(WaypointTarget{.service = key, .workload = w, .ip = w->ips.front()});
+  }
+  if (running.empty()) {
+    return absl::UnavailableError(
+        StrCat(destination.key(), " uses waypoint ", key, ": the Service has no running endpoint"));
+  }
+  return running[running.size() == 1 ? 0 : pick(running.size()) % running.size()];
+}
+
 Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
   Snapshot snap;
   snap.errors = objects.errors;
@@ -263,6 +304,7 @@ Snapshot BuildSnapshot(const k8s::ManifestSnapshot& objects) {
   for (Workload& w : snap.workloads) {
     w.tunnel_protocol = InMesh(snap, w.ns, w.labels) && !w.terminal() ? TunnelProtocol::kHbone
                                                                       : TunnelProtocol::kNone;
+    w.waypoint = WaypointOf(snap, w.ns, w.labels);
   }
 
   for (const k8s::Service& svc : objects.services) {

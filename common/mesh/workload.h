@@ -4,8 +4,10 @@
 // (the API watcher) alike.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,13 @@ inline constexpr std::string_view kTrustDomain = "cluster.local";
 inline constexpr std::string_view kDataplaneModeLabel = "zmesh.io/dataplane-mode";
 inline constexpr std::string_view kDataplaneModeAmbient = "ambient";  // on a namespace
 inline constexpr std::string_view kDataplaneModeNone = "none";        // on a pod: opt out
+
+// Waypoints (DESIGN §6): a namespace or pod labelled zmesh.io/use-waypoint=<name> has its
+// inbound requests go through the waypoint Service <name> of its namespace ("none" on a pod
+// opts it out of its namespace's waypoint). A waypoint's own pods carry Istio's label
+// gateway.networking.k8s.io/gateway-name and never use a waypoint themselves.
+inline constexpr std::string_view kUseWaypointLabel = "zmesh.io/use-waypoint";
+inline constexpr std::string_view kGatewayNameLabel = "gateway.networking.k8s.io/gateway-name";
 
 // How a workload is reached (istio.workload.TunnelProtocol): kHbone when it is in the mesh
 // (its ztunnel serves 15008 in its netns), kNone for plain TCP.
@@ -61,6 +70,9 @@ struct Workload {
   std::vector<WorkloadPort> ports;               // declared container ports, in manifest order
   // Set by BuildSnapshot from the namespace and pod labels (InMesh); WorkloadFromPod leaves kNone.
   TunnelProtocol tunnel_protocol = TunnelProtocol::kNone;
+  // "ns/name" of the waypoint Service its inbound traffic goes through; empty when none. Set by
+  // BuildSnapshot from the pod's and namespace's zmesh.io/use-waypoint labels.
+  std::string waypoint;
 
   // "spiffe://cluster.local/ns/<ns>/sa/<sa>"
   std::string identity() const;
@@ -134,6 +146,23 @@ struct Snapshot {
 // ambient and the pod did not opt out. (Placement, phase, netns and IP are enrollment's business.)
 bool InMesh(const Snapshot& snapshot, std::string_view ns,
             const std::map<std::string, std::string>& pod_labels);
+
+// "ns/name" of the waypoint Service a pod with `pod_labels` in namespace `ns` uses, or "".
+std::string WaypointOf(const Snapshot& snapshot, std::string_view ns,
+                       const std::map<std::string, std::string>& pod_labels);
+
+// Where a destination's waypoint listens: one running endpoint of its waypoint Service with its
+// address (<ip>:15008 is the HBONE port) and the identity it must prove. nullopt when the
+// destination has no waypoint; an error when it has one that cannot be reached (no such Service,
+// no running endpoint) — the caller must then refuse, never bypass the waypoint.
+struct WaypointTarget {
+  std::string service;  // "ns/name"
+  const Workload* workload = nullptr;
+  IpAddr ip;
+};
+absl::StatusOr<std::optional<WaypointTarget>> ResolveWaypoint(
+    const Snapshot& snapshot, const Workload& destination,
+    const std::function<size_t(size_t)>& pick);
 
 // Translates a manifest snapshot (and, later, the cluster watcher's state): workloads, Services
 // with their endpoints, PeerAuthentications (valid and rejected).

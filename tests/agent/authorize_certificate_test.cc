@@ -61,5 +61,38 @@ TEST(AuthorizeCertificateTest, TheSameServiceAccountInAnotherNamespaceIsRefused)
   EXPECT_FALSE(AuthorizeCertificate(ViewWithPods(), 4242, "other", "client").ok());
 }
 
+// A waypoint (DESIGN §6) is not the ztunnel: a process in a waypoint pod's netns gets that pod's
+// identity and nothing else; the same process outside any waypoint netns gets nothing.
+AgentView ViewWithWaypoint() {
+  AgentView v = ViewWithPods();
+  v.waypoint_pods = {
+      {.pod = "demo/waypoint-0", .ns = "demo", .service_account = "waypoint", .netns_inode = 77}};
+  return v;
+}
+
+TEST(AuthorizeCertificateTest, AWaypointGetsItsOwnIdentity) {
+  EXPECT_TRUE(AuthorizeCertificate(ViewWithWaypoint(), 555, 77, "demo", "waypoint").ok());
+}
+
+TEST(AuthorizeCertificateTest, AWaypointAskingForAnotherIdentityIsRefused) {
+  auto st = AuthorizeCertificate(ViewWithWaypoint(), 555, 77, "demo", "client");
+  ASSERT_TRUE(absl::IsPermissionDenied(st));
+  EXPECT_NE(st.message().find("netns of waypoint demo/waypoint-0, which runs as "
+                              "ns/demo/sa/waypoint, not ns/demo/sa/client"),
+            std::string_view::npos)
+      << st;
+}
+
+TEST(AuthorizeCertificateTest, AProcessOutsideAWaypointNetnsGetsNoWaypointIdentity) {
+  EXPECT_FALSE(AuthorizeCertificate(ViewWithWaypoint(), 555, 78, "demo", "waypoint").ok());
+  EXPECT_FALSE(AuthorizeCertificate(ViewWithWaypoint(), 555, std::nullopt, "demo", "waypoint").ok());
+}
+
+TEST(AuthorizeCertificateTest, TheZtunnelDoesNotGetAWaypointIdentity) {
+  // ztunnel serves enrolled pods only; a waypoint pod is never enrolled.
+  EXPECT_FALSE(AuthorizeCertificate(ViewWithWaypoint(), 4242, 1, "demo", "waypoint").ok());
+  EXPECT_TRUE(AuthorizeCertificate(ViewWithWaypoint(), 4242, 1, "demo", "client").ok());
+}
+
 }  // namespace
 }  // namespace zm::agent

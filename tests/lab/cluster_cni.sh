@@ -110,7 +110,8 @@ assert_contains "$(json_query "$err" "d['details']")" "cannot reach the zmesh ag
 rc=0
 cni CHECK demo web "$WEB_UID" c1 web "$LAB_STATE/cni-check-web.json" || rc=$?
 ((rc != 0)) || fail "CHECK succeeded with the agent down"
-assert_eq 11 "$(json_query "$(cat "$LAB_STATE/cni-check-web.json")" "d['code']")" "CNI error code of CHECK with the agent down"
+assert_eq 11 "$(json_query "$(cat "$LAB_STATE/cni-check-web.json")" "d['code']")" \
+  "CNI error code of CHECK with the agent down ($(cat "$LAB_STATE/cni-check-web.json"))"
 cni DEL demo web "$WEB_UID" c2 web2 >/dev/null || fail "DEL failed with the agent down"
 pod_listed demo/web || fail "demo/web lost its capture while the agent was down"
 say "ok: agent down: ADD and CHECK fail, DEL succeeds, capture stays"

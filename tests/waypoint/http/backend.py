@@ -20,6 +20,16 @@ lock = threading.Lock()
 conns = [0]
 
 
+LOG_REQUESTS = [False]
+
+
+def log_request(proto, method, path):
+    # The lab counts what reached the backend (a denied request never does).
+    if LOG_REQUESTS[0]:
+        with lock:
+            print(f'request {proto} {method} {path}', flush=True)
+
+
 def next_conn():
     with lock:
         conns[0] += 1
@@ -77,6 +87,7 @@ class H1(BaseHTTPRequestHandler):
     def handle_any(self):
         n, digest, trailers, chunked = self.read_body()
         p = self.path
+        log_request('h1', self.command, p)
         if p.startswith('/big/'):
             size = int(p[5:])
             self.send_response(200)
@@ -138,6 +149,7 @@ def h2_conn(sock):
     def respond(sid):
         r = reqs.pop(sid)
         path = r['headers'].get(':path', '')
+        log_request('h2', r['headers'].get(':method'), path)
         if path == '/reset':
             c.reset_stream(sid, 8)
             return
@@ -216,14 +228,29 @@ def h2_listen(ls):
 
 
 def main():
-    h1 = ThreadingHTTPServer(('127.0.0.1', 0), H1)
+    # Defaults: loopback, any ports, until stdin closes (the engine tests). The netns lab passes
+    # --bind 0.0.0.0 --h1 PORT --h2 PORT --forever.
+    args = sys.argv[1:]
+    opt = {'--bind': '127.0.0.1', '--h1': '0', '--h2': '0'}
+    forever = '--forever' in args
+    LOG_REQUESTS[0] = forever
+    args = [a for a in args if a != '--forever']
+    while args:
+        k = args.pop(0)
+        if k not in opt or not args:
+            sys.exit('usage: backend.py [--bind ADDR] [--h1 PORT] [--h2 PORT] [--forever]')
+        opt[k] = args.pop(0)
+    h1 = ThreadingHTTPServer((opt['--bind'], int(opt['--h1'])), H1)
     h1.daemon_threads = True
     threading.Thread(target=h1.serve_forever, daemon=True).start()
     ls = socket.socket()
-    ls.bind(('127.0.0.1', 0))
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((opt['--bind'], int(opt['--h2'])))
     ls.listen(64)
     threading.Thread(target=h2_listen, args=(ls,), daemon=True).start()
     print(f'h1={h1.server_address[1]} h2={ls.getsockname()[1]}', flush=True)
+    if forever:
+        threading.Event().wait()
     sys.stdin.read()
 
 
