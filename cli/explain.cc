@@ -1,5 +1,6 @@
 #include "cli/explain.h"
 
+#include "cli/explain_l7.h"
 #include "cli/table.h"
 #include "common/base/ip.h"
 #include "common/base/strings.h"
@@ -40,12 +41,11 @@ absl::StatusOr<ExplainResult> Explain(const ExplainOptions& o) {
   if (o.layer != "l4" && o.layer != "l7") {
     return Bad(StrCat("--layer ", o.layer, ": want l4 or l7"));
   }
-  if (o.layer == "l7") {
-    return Bad(
-        "--layer l7: the waypoint (RequestAuthentication and L7 AuthorizationPolicy) is not part "
-        "of this build yet; explain the node tunnel's decision with --layer l4");
+  const bool l7 = o.layer == "l7";
+  if (!l7) {
+    if (o.via_waypoint) return Bad("--via-waypoint needs --layer l7");
+    if (!o.jwks_files.empty()) return Bad("--jwks needs --layer l7");
   }
-  if (o.via_waypoint) return Bad("--via-waypoint needs --layer l7");
   if (o.default_policy != "upstream" && o.default_policy != "zero-trust") {
     return Bad(StrCat("--default-policy ", o.default_policy, ": want upstream or zero-trust"));
   }
@@ -93,11 +93,19 @@ absl::StatusOr<ExplainResult> Explain(const ExplainOptions& o) {
     }
     return Bad(StrCat("--to ", o.to, ": no such Pod in the manifests"));
   }
-  auto policies = mesh::BuildL4PolicySet(snapshot, o.root_namespace);
-  for (const std::string& w : policies->warnings()) {
-    r.warnings.push_back(StrCat("AuthorizationPolicy ", w));
+  std::optional<L7Inputs> l7_inputs;
+  if (l7) {
+    auto in = ReadL7Inputs(o, snapshot, *dst);
+    if (!in.ok()) return in.status();
+    l7_inputs = *std::move(in);
   }
-  if (o.method || o.path || o.host || !o.headers.empty() || o.jwt || o.now) {
+  auto policies = mesh::BuildL4PolicySet(snapshot, o.root_namespace);
+  if (!l7) {
+    for (const std::string& w : policies->warnings()) {
+      r.warnings.push_back(StrCat("AuthorizationPolicy ", w));
+    }
+  }
+  if (!l7 && (o.method || o.path || o.host || !o.headers.empty() || o.jwt || o.now)) {
     r.trace.push_back(
         "note: HTTP attributes (--method, --path, --host, --header, --jwt, --now) are not "
         "visible to the node tunnel; L4 ignores them");
@@ -117,6 +125,12 @@ absl::StatusOr<ExplainResult> Explain(const ExplainOptions& o) {
     r.reason = StrCat("the peer identity is in trust domain ", peer->trust_domain,
                       "; mutual TLS accepts only ", o.trust_domain,
                       ", so the connection fails before any policy");
+    return r;
+  }
+  if (l7) {
+    ExplainL7(o, snapshot, *policies, *dst,
+              peer ? std::optional<std::string>(peer->Principal()) : std::nullopt, from_ip,
+              *l7_inputs, r);
     return r;
   }
   mesh::L4Request req{
@@ -154,12 +168,12 @@ nlohmann::ordered_json ExplainJson(const ExplainResult& r) {
 }
 
 std::string RenderExplain(const ExplainResult& r) {
-  Table t({"DECISION", "HOP", "POLICY", "RULE", "REASON"});
-  t.Add({r.allowed ? "allow" : "deny", r.hop, r.policy.value_or("-"),
-         r.rule ? std::to_string(*r.rule) : "-", r.reason});
+  Table t({"DECISION", "STATUS", "HOP", "POLICY", "RULE", "REASON"});
+  t.Add({r.allowed ? "allow" : "deny", r.status ? std::to_string(*r.status) : "-", r.hop,
+         r.policy.value_or("-"), r.rule ? std::to_string(*r.rule) : "-", r.reason});
   std::string out = t.Render();
   if (!r.trace.empty()) {
-    out += StrCat("\nEvaluated at ", r.hop, ":\n");
+    out += "\nEvaluated:\n";
     for (const std::string& line : r.trace) out += StrCat("  ", line, "\n");
   }
   if (!r.warnings.empty()) {

@@ -100,6 +100,11 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   auto* jwt_opt = explain->add_option("--jwt", jwt, "end-user token");
+  explain
+      ->add_option("--jwks", ex.jwks_files,
+                   "ISSUER_OR_URI=FILE: the key set of a jwksUri rule (repeatable; l7)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   auto* now_opt = explain->add_option("--now", now, "evaluation time, UNIX seconds");
   explain->add_option("--default-policy", ex.default_policy, "upstream or zero-trust, as the agent")
       ->capture_default_str();

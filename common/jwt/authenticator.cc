@@ -62,11 +62,14 @@ absl::Status ValidateRule(const JwtRule& r, size_t i) {
 }
 
 std::string RuleName(const JwtRule& r, size_t i) {
-  return StrCat("jwtRules[", i, "] (issuer \"", r.issuer, "\")");
+  return StrCat(r.name.empty() ? StrCat("jwtRules[", i, "]") : r.name, " (issuer \"", r.issuer,
+                "\")");
 }
 
-AuthnResult Fail(const absl::Status& status, std::string detail) {
+AuthnResult Fail(const absl::Status& status, std::string detail,
+                 std::optional<size_t> rule = std::nullopt) {
   AuthnResult out;
+  out.rule = rule;
   out.ok = false;
   out.http_status = JwtHttpStatus(status);
   out.reason = std::string(status.message());
@@ -138,11 +141,13 @@ AuthnResult Authenticator::Authenticate(RequestView& request) const {
       bool issuer_named = false;
       absl::Status failure;
       std::string failure_detail;
+      std::optional<size_t> failed_rule;
       std::optional<Verified> ok;
       for (size_t i : bound.rules) {
         const JwtRule& rule = rules_[i];
         if (!rule.issuer.empty() && rule.issuer != jwt->issuer) continue;
         issuer_named = true;
+        failed_rule = i;
         std::string rule_detail = StrCat("token in ", where, ", ", RuleName(rule, i));
         auto jwks = rule.jwks->Current();
         if (!jwks.ok() || *jwks == nullptr) {
@@ -170,7 +175,7 @@ AuthnResult Authenticator::Authenticate(RequestView& request) const {
             StrCat("token in ", where, ": no rule reading it names issuer ",
                    nlohmann::json(jwt->issuer).dump()));  // quoted, control characters escaped
       }
-      return Fail(failure, failure_detail);
+      return Fail(failure, failure_detail, failed_rule);
     }
   }
 
@@ -190,6 +195,7 @@ AuthnResult Authenticator::Authenticate(RequestView& request) const {
   if (!verified.empty()) {
     result.identity =
         RequestIdentity{verified.front().jwt, rules_[verified.front().rule].space_delimited_claims};
+    result.rule = verified.front().rule;
   }
   return result;
 }

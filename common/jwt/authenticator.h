@@ -25,6 +25,9 @@ struct ClaimToHeader {
 
 // One `jwtRules` entry, converted from the policy.
 struct JwtRule {
+  // How logs and failure details name the rule ("RequestAuthentication demo/jwt jwtRules[0]");
+  // empty: "jwtRules[<index>]".
+  std::string name;
   std::string issuer;  // "" accepts any issuer
   std::vector<std::string> audiences;
   std::shared_ptr<const JwksSource> jwks;  // required
@@ -50,6 +53,9 @@ struct AuthnResult {
   std::string reason;     // the response body on failure (jwt_verify_lib's text)
   std::optional<JwtFailure> failure;
   std::string detail;  // for the `jwt` log: where the token was, which rule, why
+  // Index (in the rules given to Create) of the rule whose failure is reported, or on pass of
+  // the rule that verified the first token; nullopt when no rule was tried.
+  std::optional<size_t> rule;
   // On pass: the first verified token; nullopt when no token was presented.
   std::optional<RequestIdentity> identity;
 };

@@ -62,6 +62,7 @@ struct RejectedRequestAuthentication {
   std::optional<authz::StringMap> selector;
   bool selector_unreadable = false;
   std::vector<authz::TargetRef> target_refs;  // as far as readable
+  bool target_refs_unreadable = false;        // targetRef(s) present but not readable
   std::vector<TokenLocations> locations;      // of the rules that could be read
   std::string source;
   std::string error;

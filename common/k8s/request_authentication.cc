@@ -123,6 +123,7 @@ void ParseRequestAuthentication(const YAML::Node& doc, const std::string& api_ve
       .selector = scope.selector_ok ? ra.selector : std::nullopt,
       .selector_unreadable = !scope.selector_ok,
       .target_refs = scope.refs_ok ? ra.target_refs : std::vector<authz::TargetRef>{},
+      .target_refs_unreadable = !scope.refs_ok,
       .locations = std::move(readable_locations),
       .source = ra.source,
       .error = ctx.errors().front()});

@@ -11,6 +11,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
+#include "common/http/curl.h"
 #include "common/kube/json.h"
 
 namespace zm::kube {
@@ -20,34 +21,16 @@ using nlohmann::json;
 
 spdlog::logger& L() { return Log("kube"); }
 
-// libcurl handles (CONVENTIONS 2): the only place their cleanup functions appear.
-struct CurlEasyFree {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct CurlMultiFree {
-  void operator()(CURLM* m) const { curl_multi_cleanup(m); }
-};
-struct CurlSlistFree {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlEasyPtr = std::unique_ptr<CURL, CurlEasyFree>;
-using CurlMultiPtr = std::unique_ptr<CURLM, CurlMultiFree>;
-using CurlSlistPtr = std::unique_ptr<curl_slist, CurlSlistFree>;
+using http::CurlEasyPtr;
+using http::CurlMultiPtr;
+using http::CurlSlistPtr;
+using http::InitCurl;
 
 constexpr char kHttpStatusPayload[] = "type.zmesh.io/kube.HttpStatus";
 constexpr size_t kMaxBodyBytes = 64 * 1024 * 1024;   // one list page or object
 constexpr size_t kMaxEventBytes = 16 * 1024 * 1024;  // one watch event line
 constexpr size_t kMaxErrorBodyBytes = 64 * 1024;     // the Status of a refused watch
 constexpr size_t kMaxIdleHandles = 4;
-
-absl::Status InitCurl() {
-  static const absl::Status status = [] {
-    CURLcode c = curl_global_init(CURL_GLOBAL_DEFAULT);
-    return c == CURLE_OK ? absl::OkStatus()
-                         : absl::InternalError(StrCat("curl_global_init: ", curl_easy_strerror(c)));
-  }();
-  return status;
-}
 
 absl::StatusCode CodeOfHttp(long status) {
   switch (status) {

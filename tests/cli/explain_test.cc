@@ -12,6 +12,9 @@
 #include <fstream>
 #include <string>
 
+#include "common/base/strings.h"
+#include "tests/common/jwt/jwt_test_util.h"
+
 namespace zm::cli {
 namespace {
 
@@ -59,6 +62,16 @@ kind: PeerAuthentication
 metadata: {name: strict, namespace: demo}
 spec: {mtls: {mode: STRICT}}
 )";
+
+// `base` changed by `mutate` is bad input: InvalidArgument saying `says`.
+template <typename Mutate>
+void ExpectBadInput(ExplainOptions o, Mutate mutate, const char* says) {
+  mutate(o);
+  auto r = Explain(o);
+  ASSERT_FALSE(r.ok()) << says;
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(says));
+}
 
 class ExplainTest : public ::testing::Test {
  protected:
@@ -180,20 +193,13 @@ spec: {action: DENY, rules: [{to: [{operation: {methods: [POST]}}]}]}
 }
 
 TEST_F(ExplainTest, BadInputIsAnError) {
-  auto bad = [&](auto mutate, const char* says) {
-    ExplainOptions o = Base();
-    mutate(o);
-    auto r = Explain(o);
-    ASSERT_FALSE(r.ok()) << says;
-    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(std::string(r.status().message()), HasSubstr(says));
-  };
+  auto bad = [&](auto mutate, const char* says) { ExpectBadInput(Base(), mutate, says); };
   bad([](ExplainOptions& o) { o.to = "demo/nope"; }, "no such Pod");
   bad([](ExplainOptions& o) { o.to = "server"; }, "want NAMESPACE/POD");
   bad([](ExplainOptions& o) { o.port = 0; }, "not a port");
   bad([](ExplainOptions& o) { o.from_principal = "bob"; }, "not a workload identity");
   bad([](ExplainOptions& o) { o.from_ip = "1.2.3"; }, "--from-ip");
-  bad([](ExplainOptions& o) { o.layer = "l7"; }, "waypoint");
+  bad([](ExplainOptions& o) { o.layer = "l7"; }, "has no waypoint");
   bad([](ExplainOptions& o) { o.layer = "l3"; }, "want l4 or l7");
   bad([](ExplainOptions& o) { o.via_waypoint = "wp"; }, "--via-waypoint needs --layer l7");
   bad([&](ExplainOptions& o) { o.manifests = {dir_ + "/missing.yaml"}; }, "missing.yaml");
@@ -204,6 +210,184 @@ TEST_F(ExplainTest, BadInputIsAnError) {
       },
       "exclude each other");
   bad([](ExplainOptions& o) { o.headers = {"novalue"}; }, "NAME=VALUE");
+}
+
+// ---- --layer l7: the waypoint (mesh::AuthorizeL7), then the destination's ztunnel ---------
+
+constexpr char kIss[] = "https://issuer.example";
+constexpr int64_t kExp = 2'000'000'000;
+
+std::string L7Manifests() {
+  std::string jwks = jwt::jwttest::JwksJson({jwt::jwttest::Key("RS256", "k1").Jwk()});
+  return StrCat(R"(
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: demo}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}]
+  jwtRules:
+  - issuer: https://issuer.example
+    jwks: ')", jwks, R"('
+  - issuer: https://remote.example
+    jwksUri: https://keys.remote.example/jwks
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: demo}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin*"]}}]}]
+)");
+}
+
+std::string Token(const char* iss = kIss, const char* kid = "k1") {
+  return jwt::jwttest::Key(iss == std::string(kIss) ? "RS256" : "ES256", kid)
+      .Token({{"iss", iss}, {"sub", "alice"}, {"exp", kExp}});
+}
+
+class ExplainL7Test : public ExplainTest {
+ protected:
+  void SetUp() override {
+    ExplainTest::SetUp();
+    Write(dir_ + "/l7.yaml", L7Manifests());
+  }
+  ExplainOptions L7() {
+    ExplainOptions o = Base();
+    o.manifests.push_back(dir_ + "/l7.yaml");
+    o.layer = "l7";
+    o.via_waypoint = "waypoint";
+    o.from_principal = "cluster.local/ns/demo/sa/client";
+    o.now = std::to_string(kExp - 600);
+    return o;
+  }
+};
+
+TEST_F(ExplainL7Test, ABadTokenIs401AtTheWaypoint) {
+  ExplainOptions o = L7();
+  o.jwt = "garbage";
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->allowed);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->hop, "waypoint");
+  EXPECT_THAT(r->reason, HasSubstr("Jwt is not in the form of Header.Payload.Signature"));
+}
+
+TEST_F(ExplainL7Test, NowMakesATokenExpired) {
+  ExplainOptions o = L7();
+  o.jwt = Token();
+  o.now = std::to_string(kExp + 61);
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->policy, "demo/jwt");
+  EXPECT_EQ(r->rule, 0);
+  EXPECT_THAT(r->reason, HasSubstr("Jwt is expired"));
+  o.now = std::to_string(kExp + 59);  // within the 60 s skew
+  r = Explain(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->reason;
+}
+
+TEST_F(ExplainL7Test, ADeniedPathIs403) {
+  ExplainOptions o = L7();
+  o.jwt = Token();
+  o.path = "/public/../admin";
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->allowed);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_EQ(r->policy, "demo/deny-admin");
+  EXPECT_EQ(r->rule, 0);
+  EXPECT_THAT(RenderExplain(*r), HasSubstr("normalized to /admin"));
+  o.path = "/admin%00";
+  r = Explain(o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST_F(ExplainL7Test, AJwksUriRuleNeedsItsKeySetFromAFile) {
+  ExplainOptions o = L7();
+  o.jwt = Token("https://remote.example", "r1");
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(r->reason, HasSubstr("not fetched offline; give its key set with --jwks "
+                                   "https://remote.example=FILE"));
+  Write(dir_ + "/remote.json",
+        jwt::jwttest::JwksJson({jwt::jwttest::Key("ES256", "r1").Jwk()}));
+  o.jwks_files = {"https://remote.example=" + dir_ + "/remote.json"};
+  r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->reason;
+  o.jwks_files = {"https://keys.remote.example/jwks=" + dir_ + "/remote.json"};  // by URI
+  r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200) << r->reason;
+}
+
+TEST_F(ExplainL7Test, AllowedWithAGoodTokenThenTheZtunnelSeesTheWaypoint) {
+  ExplainOptions o = L7();
+  o.jwt = Token();
+  o.path = "/api";
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->allowed) << r->reason;
+  EXPECT_EQ(r->hop, "waypoint");
+  EXPECT_EQ(ExplainJson(*r)["status"], 200);
+  std::string table = RenderExplain(*r);
+  EXPECT_THAT(table, HasSubstr("token verified by demo/jwt jwtRules[0]"));
+  EXPECT_THAT(table, HasSubstr("then ztunnel of demo/server, source cluster.local/ns/demo/sa/waypoint"));
+
+  // A node-tunnel policy that refuses the waypoint: the request fails at the next hop.
+  Write(dir_ + "/no-waypoint.yaml", R"(
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-waypoint, namespace: demo}
+spec:
+  action: DENY
+  rules: [{from: [{source: {principals: [cluster.local/ns/demo/sa/waypoint]}}]}]
+)");
+  o.manifests.push_back(dir_ + "/no-waypoint.yaml");
+  r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->allowed);
+  EXPECT_EQ(r->hop, "ztunnel");
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->policy, "demo/no-waypoint");
+}
+
+TEST_F(ExplainL7Test, TheWaypointComesFromTheNamespaceLabel) {
+  Write(dir_ + "/cluster/cluster.yaml",
+        std::string(kCluster).replace(
+            std::string(kCluster).find("zmesh.io/dataplane-mode: ambient}}"),
+            std::string("zmesh.io/dataplane-mode: ambient}}").size(),
+            "zmesh.io/dataplane-mode: ambient, zmesh.io/use-waypoint: waypoint}}"));
+  ExplainOptions o = L7();
+  o.via_waypoint.reset();
+  o.jwt = "garbage";
+  auto r = Explain(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  EXPECT_THAT(RenderExplain(*r), HasSubstr("from namespace demo zmesh.io/use-waypoint"));
+}
+
+TEST_F(ExplainL7Test, BadL7FlagsAreErrors) {
+  auto bad = [&](auto mutate, const char* says) { ExpectBadInput(L7(), mutate, says); };
+  bad([](ExplainOptions& o) { o.now = "yesterday"; }, "--now \"yesterday\"");
+  bad([](ExplainOptions& o) { o.now = "-5"; }, "--now");
+  bad([](ExplainOptions& o) { o.jwks_files = {"nofile"}; }, "want ISSUER_OR_URI=FILE");
+  bad([&](ExplainOptions& o) { o.jwks_files = {"iss=" + dir_ + "/nope.json"}; }, "cannot read");
+  bad([&](ExplainOptions& o) { o.jwks_files = {"iss=" + dir_ + "/l7.yaml"}; }, "l7.yaml");
+  bad([](ExplainOptions& o) { o.via_waypoint = "a/b/c"; }, "want NAME or NAMESPACE/NAME");
+  bad(
+      [](ExplainOptions& o) {
+        o.layer = "l4";
+        o.via_waypoint.reset();
+        o.jwks_files = {"a=b"};
+      },
+      "--jwks needs --layer l7");
 }
 
 // The binary: JSON on stdout and 0 whatever the decision; 2 and stderr on bad input.
@@ -241,7 +425,23 @@ TEST_F(ExplainTest, TheBinary) {
   EXPECT_EQ(RunCli(common + " --plaintext", &out), 0);
   EXPECT_THAT(out, HasSubstr("deny"));
   EXPECT_EQ(RunCli(common + " --layer l7 -o json", &out), 2);
-  EXPECT_THAT(out, HasSubstr("zmeshctl explain: --layer l7"));
+  EXPECT_THAT(out, HasSubstr("zmeshctl explain: --layer l7: demo/server has no waypoint"));
+  Write(dir_ + "/l7.yaml", L7Manifests());
+  std::string l7 = common + " --manifests " + dir_ + "/l7.yaml --layer l7 --via-waypoint waypoint" +
+                   " --from-principal cluster.local/ns/demo/sa/client --now " +
+                   std::to_string(kExp - 600);
+  EXPECT_EQ(RunCli(l7 + " --jwt " + Token() + " -o json", &out), 0) << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["decision"], "allow");
+  EXPECT_EQ(j["status"], 200);
+  EXPECT_EQ(j["hop"], "waypoint");
+  EXPECT_EQ(RunCli(l7 + " --jwt garbage -o json", &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["status"], 401);
+  EXPECT_EQ(RunCli(l7 + " --path /admin", &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("403"));
+  EXPECT_THAT(out, HasSubstr("Evaluated:"));
+  EXPECT_EQ(RunCli(l7 + " --now soon", &out), 2);
+  EXPECT_EQ(RunCli(l7 + " --jwks nofile", &out), 2);
   EXPECT_EQ(RunCli("explain --manifests " + dir_ + " --to demo/server", &out), 2);  // no --port
   EXPECT_EQ(RunCli("explain --manifests " + dir_ + "/nope --to demo/server --port 1", &out), 2);
   EXPECT_EQ(RunCli(common + " --port 70000", &out), 2);
