@@ -13,7 +13,7 @@
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/http/http_server.h"
-#include "common/jwt/jwks_source.h"
+#include "common/jwt/jwks_fetcher.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/server.h"
 #include "ztunnel/identity/ca_client.h"
@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   std::string admin_addr = "127.0.0.1:15000";
   size_t workers_n = 2;
   std::string log_level = "info", log_format = "text";
+  std::string jwks_ca_file;
   app.add_option("--name", name, "the waypoint's name: its Service and Gateway")
       ->capture_default_str();
   app.add_option("--namespace", ns, "the waypoint's namespace")->required();
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
                  "zero-trust: requests without a verified end-user JWT are denied")
       ->check(CLI::IsMember({"upstream", "zero-trust"}))
       ->capture_default_str();
+  app.add_option("--jwks-ca-file", jwks_ca_file,
+                 "PEM bundle that jwksUri servers must chain to (default: the system's)");
   app.add_option("--listen", listen, "HOST:PORT of the HBONE server")->capture_default_str();
   app.add_option("--metrics-addr", metrics_addr, "HOST:PORT of /metrics")->capture_default_str();
   app.add_option("--readiness-addr", readiness_addr, "HOST:PORT of /healthz/ready")
@@ -109,25 +112,26 @@ int main(int argc, char** argv) {
   certs.AddRef(*self);
   certs.Start();
 
-  // JWKS: inline documents now; a jwksUri cannot be fetched by this build (a token for such a
-  // rule fails with that reason, never passes).
-  zm::mesh::JwksProvider jwks = [](const zm::jwt::JwtRuleSpec& rule)
-      -> std::shared_ptr<const zm::jwt::JwksSource> {
-    if (!rule.jwks.empty()) return zm::jwt::StaticJwksSource::FromJson(rule.jwks);
-    return std::make_shared<zm::jwt::StaticJwksSource>(absl::UnavailableError(
-        zm::StrCat("jwksUri ", rule.jwks_uri, ": fetching is not built into this waypoint")));
+  // JWKS: inline documents are MeshConfig's (L7Policies::Build); a jwksUri gets one fetcher per
+  // URI (background refresh, stale on error), shared by every rule naming it.
+  zm::jwt::JwksFetcherRegistry fetchers({.ca_file = jwks_ca_file});
+  zm::mesh::JwksProvider jwks = [&fetchers](const zm::jwt::JwtRuleSpec& rule) {
+    return fetchers.ForRule(rule);
   };
   MeshConfig config(root_namespace, zm::mesh::WaypointRef{.ns = ns, .name = name}, jwks,
                     zm::SystemClock::Get());
   const bool zero_trust = default_policy == "zero-trust";
   ManifestPoller poller(manifests, std::chrono::milliseconds(500),
-                        [&config, zero_trust](std::shared_ptr<const zm::mesh::Snapshot> snap) {
+                        [&config, &fetchers, zero_trust](std::shared_ptr<const zm::mesh::Snapshot> snap) {
                           if (zero_trust) {
                             auto copy = std::make_shared<zm::mesh::Snapshot>(*snap);
                             copy->default_policy = zm::mesh::DefaultPolicy::kZeroTrust;
                             snap = std::move(copy);
                           }
                           config.Update(std::move(snap));
+                          for (const std::string& uri : fetchers.Sweep()) {
+                            zm::Log("jwt").info("JWKS {}: no rule uses it any more", uri);
+                          }
                         });
   if (absl::Status st = poller.Start(); !st.ok()) return Fail(zm::StrCat("--manifests: ", st.message()));
 
@@ -193,6 +197,15 @@ int main(int argc, char** argv) {
                      {"last_error", s.last_error}});
       }
       j["certificates"] = c;
+      nlohmann::ordered_json fetched = nlohmann::json::array();
+      for (const auto& f : fetchers.Status()) {
+        fetched.push_back({{"uri", f.uri},
+                           {"keys", f.keys},
+                           {"fetches", f.fetches},
+                           {"consecutive_failures", f.consecutive_failures},
+                           {"last_error", f.last_error}});
+      }
+      j["jwks"] = fetched;
       return zm::http::HttpResponse{
           .status = 200, .body = j.dump(2) + "\n", .content_type = "application/json"};
     }
