@@ -5,7 +5,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all bootstrap configure build test test-unit test-lab demo bench bench-mtls bench-authz asan format tidy clean
+.PHONY: all bootstrap configure build test test-unit test-lab demo bench bench-mtls bench-authz bench-waypoint asan format tidy clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench-mtls: build
 # Policy evaluation cost and connection rate with 1 000 policies (issue 4).
 bench-authz: build
 	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench-authz.sh $(BENCH_ARGS)
+
+# The waypoint (JWT + 10 L7 rules) against haproxy doing the same job, and no proxy (issue 5).
+bench-waypoint: build
+	ZMESH_BIN=$(abspath $(BUILD_DIR))/bin bash scripts/bench-waypoint.sh $(BENCH_ARGS)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build and unit tests, in its own tree.
 asan: bootstrap

@@ -129,17 +129,6 @@ limited() { local s=$1; shift; timeout -k 5 "$s" "$LAB" exec "$PREFIX" "$@"; } #
 listening() { inpod "$1" -- ss -Hltn "sport = :$2" 2>/dev/null | grep -q LISTEN; }
 pid_of() { "$LAB" pid "$PREFIX" "$1"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo "-"; }
-cpu_ticks() { # PID...: utime+stime (fields 14, 15) of every process, summed
-  local p sum=0 stat
-  for p in "$@"; do
-    stat=$(cat "/proc/$p/stat") || return 1
-    stat=${stat##*) }
-    local -a f
-    read -ra f <<<"$stat"
-    sum=$((sum + f[11] + f[12]))
-  done
-  echo "$sum"
-}
 RESULTS=""
 report() {
   echo

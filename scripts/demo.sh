@@ -269,20 +269,7 @@ mkdir -p "$keys"
 /usr/bin/python3 "$HELPERS/jwt_tool.py" keygen "$keys" || die "JWT key"
 ISS=https://issuer.demo.zmesh
 cat >"$STATE/manifests/.wp.tmp" <<YAML
-apiVersion: v1
-kind: Service
-metadata: {name: waypoint, namespace: demo}
-spec:
-  selector: {app: waypoint}
-  clusterIP: 198.19.200.1
-  ports: [{name: hbone, port: 15008, targetPort: 15008}]
----
-apiVersion: security.istio.io/v1
-kind: RequestAuthentication
-metadata: {name: jwt, namespace: demo}
-spec:
-  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
-  jwtRules: [{issuer: "$ISS", jwks: '$(cat "$keys/jwks.json")'}]
+$(waypoint_manifests demo "$ISS" "$keys/jwks.json")
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

@@ -157,7 +157,10 @@ AuthnResult Authenticator::Authenticate(RequestView& request) const {
                      ": JWKS unavailable: ", jwks.ok() ? "no key set" : jwks.status().message());
           continue;
         }
-        auto v = VerifyJwt(*jwt, **jwks, VerifyParams{rule.issuer, rule.audiences}, *clock_);
+        const bool known_good = signatures_->Contains(*jwks, token.token);
+        auto v = VerifyJwt(*jwt, **jwks, VerifyParams{rule.issuer, rule.audiences}, *clock_,
+                           known_good);
+        if (v.ok() && !known_good) signatures_->Add(*jwks, token.token);
         if (v.ok()) {
           ok = Verified{token.location, i, *std::move(v)};
           break;

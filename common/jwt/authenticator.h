@@ -95,6 +95,8 @@ class Authenticator {
   std::vector<BoundLocation> locations_;
   std::vector<std::string> output_headers_;
   const Clock* clock_;
+  // Shared by copies of this Authenticator (workers); see SignatureCache.
+  std::shared_ptr<SignatureCache> signatures_ = std::make_shared<SignatureCache>();
 };
 
 // OPTIONS with Origin and Access-Control-Request-Method: JWT checks are skipped.

@@ -42,3 +42,38 @@ make_mesh_root() {
     -keyout "$dir/root-key.pem" -out "$dir/root-cert.pem" 2>/dev/null || return 1
   chmod 600 "$dir/root-key.pem"
 }
+
+# cpu_ticks PID...: utime+stime (fields 14, 15 of /proc/PID/stat) of every process, summed.
+cpu_ticks() {
+  local p sum=0 stat
+  for p in "$@"; do
+    stat=$(cat "/proc/$p/stat") || return 1
+    stat=${stat##*) }
+    local -a f
+    read -ra f <<<"$stat"
+    sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+
+# waypoint_manifests NS ISSUER JWKS_FILE: the waypoint Service `waypoint` of NS (its pods are
+# labelled app=waypoint; VIP 198.19.200.1) and a RequestAuthentication `jwt` attached to it by
+# targetRefs, trusting ISSUER with the key set in JWKS_FILE inline.
+waypoint_manifests() {
+  cat <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: waypoint, namespace: $1}
+spec:
+  selector: {app: waypoint}
+  clusterIP: 198.19.200.1
+  ports: [{name: hbone, port: 15008, targetPort: 15008}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: $1}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  jwtRules: [{issuer: "$2", jwks: '$(cat "$3")'}]
+YAML
+}

@@ -423,3 +423,60 @@ TEST(WwwAuthenticateTest, NamesTheRealmWithoutQuery) {
 
 }  // namespace
 }  // namespace zm::jwt
+
+// ---- The signature cache (Envoy's jwt_cache) ------------------------------------------------
+
+namespace zm::jwt {
+namespace {
+
+// A verified token is remembered, but only its signature: time is checked on every request.
+TEST_F(AuthenticatorTest, ACachedTokenIsStillRejectedOnceExpired) {
+  Authenticator a = Make({Rule(kIssA, Key("ES256"))});
+  nlohmann::json claims = Claims(kIssA);
+  claims["exp"] = Now() + 100;
+  const std::string token = Key("ES256").Token(claims);
+  EXPECT_TRUE(RunBearer(a, token).ok);
+  EXPECT_TRUE(RunBearer(a, token).ok);  // from the cache
+  clock_.Advance(std::chrono::seconds(161));
+  ExpectFail(RunBearer(a, token), JwtFailure::kExpired);
+}
+
+// A rotated key set is a new Jwks object: a token verified under the old one is verified again
+// and fails when its key is gone.
+TEST_F(AuthenticatorTest, ACachedTokenFailsAfterItsKeyIsRotatedOut) {
+  auto source = Source({Key("ES256", "old").Jwk()});
+  JwtRule rule;
+  rule.issuer = kIssA;
+  rule.jwks = source;
+  Authenticator a = Make({rule});
+  const std::string token = Key("ES256", "old").Token(Claims(kIssA));
+  EXPECT_TRUE(RunBearer(a, token).ok);
+  EXPECT_TRUE(RunBearer(a, token).ok);
+  source->SetJson(jwttest::JwksJson({Key("ES256", "new").Jwk()}));
+  EXPECT_FALSE(RunBearer(a, token).ok);
+}
+
+// Forged tokens are never remembered: the same forgery fails every time.
+TEST_F(AuthenticatorTest, AForgedTokenFailsEveryTime) {
+  Authenticator a = Make({Rule(kIssA, Key("ES256"))});
+  const std::string forged = Key("ES256", "attacker").Token(Claims(kIssA));
+  for (int i = 0; i < 3; ++i) ExpectFail(RunBearer(a, forged), JwtFailure::kVerificationFailed);
+}
+
+TEST(SignatureCacheTest, MatchesOnlyTheSameTokenUnderTheSameKeySet) {
+  SignatureCache cache(2);
+  auto one = std::make_shared<const Jwks>();
+  auto two = std::make_shared<const Jwks>();
+  cache.Add(one, "a.b.c");
+  EXPECT_TRUE(cache.Contains(one, "a.b.c"));
+  EXPECT_FALSE(cache.Contains(two, "a.b.c"));
+  EXPECT_FALSE(cache.Contains(one, "a.b.d"));
+  cache.Add(one, "x.y.z");
+  cache.Add(one, "p.q.r");  // full: dropped everything first
+  EXPECT_EQ(cache.size(), 1u);
+  EXPECT_FALSE(cache.Contains(one, "a.b.c"));
+  EXPECT_TRUE(cache.Contains(one, "p.q.r"));
+}
+
+}  // namespace
+}  // namespace zm::jwt
