@@ -1,5 +1,7 @@
 #include "waypoint/filter.h"
 
+#include <algorithm>
+
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/jwt/extract.h"
@@ -56,21 +58,60 @@ void L7Filter::Decide(RequestHead& head, std::function<void(Decision)> done) {
         R"({{"policy":"{}","src":"{}","dst":"{}","method":"{}","path":"{}","allowed":{}}})", a,
         src, dst, head.method, head.path, v.allowed ? "true" : "false");
   }
-  if (v.allowed && !v.custom_providers.empty()) {
-    // CUSTOM providers are not wired to an external authorizer in this build: a request a
-    // CUSTOM policy selects is denied rather than let through unchecked.
-    metrics_.CountDenial("custom");
-    Log("waypoint").warn(
-        "result=policy-denied src={} dst={} method={} path={} hop=waypoint reason=\"CUSTOM "
-        "provider {} is not configured (fail closed)\"",
-        src, dst, head.method, head.path, v.custom_providers.front());
-    done(Local(403, "RBAC: access denied"));
+  if (v.decided_by == mesh::L7Verdict::DecidedBy::kAuthorizationPolicy &&
+      !v.custom_providers.empty()) {
+    // policy-semantics §2.8 step 1: the CUSTOM provider first; its deny is the answer, its
+    // allow does not bypass DENY and ALLOW.
+    const std::string& name = v.custom_providers.front();
+    auto provider = std::find_if(providers_.begin(), providers_.end(),
+                                 [&](const ExtAuthzProvider& p) { return p.name == name; });
+    auto deny = [&](const std::string& why) {
+      metrics_.CountDenial("custom");
+      Log("waypoint").warn(
+          "result=policy-denied src={} dst={} method={} path={} status=403 policy={} hop=waypoint "
+          "reason=\"CUSTOM provider {}: {} (fail closed)\"",
+          src, dst, head.method, head.path,
+          "-", name, why);
+      done(Local(403, "RBAC: access denied"));
+    };
+    if (provider == providers_.end()) return deny("not defined in --mesh-config");
+    if (provider->kind != ExtAuthzProvider::Kind::kHttp) {
+      return deny("envoyExtAuthzGrpc is not spoken by this build");
+    }
+    auto address = ResolveProvider(*provider, *view->snapshot);
+    if (!address.ok() && !provider->fail_open) return deny(std::string(address.status().message()));
+    auto finish = [this, &head, v, done, src, dst](ExtAuthzResult r) mutable {
+      if (!r.allowed) {
+        metrics_.CountDenial("custom");
+        Log("waypoint").info(
+            "result=policy-denied src={} dst={} method={} path={} status={} hop=waypoint "
+            "reason=\"CUSTOM: {}\"",
+            src, dst, head.method, head.path, r.status, r.detail);
+        Decision d = Local(r.status, r.body);
+        d.response_headers = std::move(r.downstream_headers);
+        return done(std::move(d));
+      }
+      for (HttpHeader& h : r.upstream_headers) head.Set(h.name, h.value);
+      Finish(head, v, std::move(done));
+    };
+    if (!address.ok()) {  // failOpen and nowhere to ask
+      return finish(ExtAuthzResult{.allowed = true,
+                                   .detail = std::string(address.status().message())});
+    }
+    CheckHttp(executor_, *provider, *address, head, std::move(finish));
     return;
   }
+  Finish(head, v, std::move(done));
+}
+
+void L7Filter::Finish(RequestHead& head, const mesh::L7Verdict& v,
+                      std::function<void(Decision)> done) {
   if (v.allowed) {
     done(Decision{});
     return;
   }
+  const std::string dst = context_.target.ToString();
+  const std::string src = context_.principal.value_or("-");
   const bool authn = v.decided_by == mesh::L7Verdict::DecidedBy::kRequestAuthentication;
   metrics_.CountDenial(authn ? "authn" : (v.status == 400 ? "bad-request" : "policy"));
   Log("waypoint").info(

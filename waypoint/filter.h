@@ -1,7 +1,8 @@
 #pragma once
 // The waypoint's filter chain for one CONNECT stream (DESIGN §6): RequestAuthentication, path
 // normalization and the L7 AuthorizationPolicy, all in mesh::AuthorizeL7 (the code `zmeshctl
-// explain --layer l7` runs too), against the mesh view current when the request arrives.
+// explain --layer l7` runs too), against the mesh view current when the request arrives; when
+// a CUSTOM policy matches, its provider is asked first (ext_authz.h) and its deny is the answer.
 
 #include <cstdint>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "common/base/ip.h"
+#include "waypoint/ext_authz.h"
 #include "waypoint/http/http.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/metrics.h"
@@ -26,17 +28,27 @@ struct StreamContext {
 
 class L7Filter final : public RequestFilter {
  public:
-  L7Filter(const MeshConfig& config, StreamContext context, Metrics& metrics)
-      : config_(config), context_(std::move(context)), metrics_(metrics) {}
+  L7Filter(const MeshConfig& config, StreamContext context, Metrics& metrics,
+           const std::vector<ExtAuthzProvider>& providers, asio::any_io_executor executor)
+      : config_(config),
+        context_(std::move(context)),
+        metrics_(metrics),
+        providers_(providers),
+        executor_(std::move(executor)) {}
 
   void Decide(RequestHead& head, std::function<void(Decision)> done) override;
 
   const StreamContext& context() const { return context_; }
 
  private:
+  // Answers with the L7 verdict (the CUSTOM provider, if any, already allowed).
+  void Finish(RequestHead& head, const mesh::L7Verdict& v, std::function<void(Decision)> done);
+
   const MeshConfig& config_;
   const StreamContext context_;
   Metrics& metrics_;
+  const std::vector<ExtAuthzProvider>& providers_;
+  asio::any_io_executor executor_;
 };
 
 }  // namespace zm::waypoint

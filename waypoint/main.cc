@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <csignal>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   size_t workers_n = 2;
   std::string log_level = "info", log_format = "text";
   std::string jwks_ca_file;
+  std::string mesh_config;
   app.add_option("--name", name, "the waypoint's name: its Service and Gateway")
       ->capture_default_str();
   app.add_option("--namespace", ns, "the waypoint's namespace")->required();
@@ -73,6 +75,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--jwks-ca-file", jwks_ca_file,
                  "PEM bundle that jwksUri servers must chain to (default: the system's)");
+  app.add_option("--mesh-config", mesh_config,
+                 "Istio MeshConfig YAML: its extensionProviders (envoyExtAuthzHttp) serve CUSTOM "
+                 "policies");
   app.add_option("--listen", listen, "HOST:PORT of the HBONE server")->capture_default_str();
   app.add_option("--metrics-addr", metrics_addr, "HOST:PORT of /metrics")->capture_default_str();
   app.add_option("--readiness-addr", readiness_addr, "HOST:PORT of /healthz/ready")
@@ -94,6 +99,20 @@ int main(int argc, char** argv) {
         "--manifests DIR (local mode)");
   }
   if (manifests.empty()) return Fail("--manifests DIR is required (local mode)");
+  std::vector<ExtAuthzProvider> providers;
+  if (!mesh_config.empty()) {
+    std::ifstream in(mesh_config);
+    if (!in) return Fail(zm::StrCat("--mesh-config ", mesh_config, ": cannot read it"));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto parsed = ParseMeshConfigProviders(text, mesh_config);
+    if (!parsed.ok()) return Fail(std::string(parsed.status().message()));
+    providers = std::move(*parsed);
+    for (const auto& p : providers) {
+      zm::Log("waypoint").info("CUSTOM provider {}: {} {}:{}", p.name,
+                               p.kind == ExtAuthzProvider::Kind::kHttp ? "http" : "grpc",
+                               p.service, p.port);
+    }
+  }
   auto self = zm::tls::SpiffeId::ForServiceAccount(trust_domain, ns, service_account);
   if (!self.ok()) return Fail(zm::StrCat("identity: ", self.status().message()));
   auto listen_ep = zm::Endpoint::Parse(listen);
@@ -157,7 +176,9 @@ int main(int argc, char** argv) {
   WaypointServer server(control, worker_ptrs, config,
                         CredentialSource{.get = [&certs, id = *self] { return certs.Get(id); },
                                          .roots = [&certs] { return certs.RootPems(); }},
-                        *self, ServerOptions{.trust_domain = trust_domain}, metrics);
+                        *self,
+                        ServerOptions{.trust_domain = trust_domain, .ext_authz = providers},
+                        metrics);
   auto port = server.Listen(*listen_ep);
   if (!port.ok()) {
     stop_workers();

@@ -28,6 +28,7 @@
 #include "common/hbone/session.h"
 #include "common/tls/hbone_tls.h"
 #include "common/tls/spiffe.h"
+#include "waypoint/ext_authz.h"
 #include "waypoint/http/http.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/metrics.h"
@@ -47,6 +48,7 @@ struct ServerOptions {
   hbone::HbonePoolOptions pool;
   HttpOptions http;
   uint16_t upstream_hbone_port = 15008;  // of destination ztunnels; another only in tests
+  std::vector<ExtAuthzProvider> ext_authz;  // CUSTOM providers (--mesh-config)
 };
 
 class WaypointServer {

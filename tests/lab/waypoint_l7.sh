@@ -12,14 +12,19 @@
 #   denied requests never reach the backend; HTTP/2 prior knowledge works the same;
 #   node1's ztunnel logs the stream via the waypoint, node2's ztunnel sees the waypoint's
 #   identity (implicit L4 allow even under an ALLOW policy for the client only);
-#   `zmeshctl explain --layer l7` agrees; with the waypoint down requests fail (no bypass).
+#   `zmeshctl explain --layer l7` agrees; with the waypoint down requests fail (no bypass);
+#   CUSTOM: /custom/* goes to an HTTP external authorizer (--mesh-config extensionProviders):
+#   its deny is the answer (its status, body and header), its allow adds a header upstream and
+#   does not bypass the DENY of /admin/* (/admin/custom is both).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SPEC='node node1
 node node2
 namespace demo ambient
 pod demo/client node1 sa=client
 pod demo/waypoint node1 sa=waypoint label=gateway.networking.k8s.io/gateway-name=waypoint label=zmesh.io/dataplane-mode=none label=app=waypoint
-pod demo/server node2 sa=web label=app=server label=zmesh.io/use-waypoint=waypoint'
+pod demo/server node2 sa=web label=app=server label=zmesh.io/use-waypoint=waypoint
+namespace plain
+pod plain/extauthz node1'
 standard_start
 require_binaries waypoint
 share_mesh_root
@@ -76,6 +81,27 @@ spec:
   selector: {matchLabels: {app: server}}
   rules: [{from: [{source: {principals: [cluster.local/ns/demo/sa/client]}}]}]"
 
+lab spawn "$PREFIX" extauthz ext-authz -- $PY "$LAB_HELPERS/ext_authz.py" 9000 >/dev/null
+wait_for 10 listening extauthz 9000
+cat >"$LAB_STATE/mesh-config.yaml" <<YAML
+extensionProviders:
+- name: lab-ext-authz
+  envoyExtAuthzHttp:
+    service: "$POD_EXTAUTHZ_IP"
+    port: 9000
+    timeout: 2s
+    includeRequestHeadersInCheck: [x-ext-authz]
+    headersToUpstreamOnAllow: [x-ext-authz-check-result]
+    headersToDownstreamOnDeny: [x-ext-authz-check-result]
+YAML
+apply custom 'apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext-check, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: CUSTOM
+  provider: {name: lab-ext-authz}
+  rules: [{to: [{operation: {paths: [/custom/*, /admin/custom]}}]}]'
 lab spawn "$PREFIX" server backend -- $PY "$BACKEND" --bind 0.0.0.0 --h1 8080 --h2 8081 --forever >/dev/null
 wait_for 10 listening server 8080
 wait_for 10 listening server 8081
@@ -84,7 +110,7 @@ lab mesh-up "$PREFIX" node2 || fail "mesh-up node2 failed"
 wait_enrolled demo/client
 node1_ns=$PREFIX-node1
 lab spawn "$PREFIX" waypoint waypoint -- "$ZMESH_BIN/waypoint" --namespace demo --name waypoint \
-  --service-account waypoint --manifests "$LAB_STATE/manifests" \
+  --service-account waypoint --manifests "$LAB_STATE/manifests" --mesh-config "$LAB_STATE/mesh-config.yaml" \
   --ca-address "unix:/run/zmesh-lab/$PREFIX/$node1_ns/ca.sock" --listen 0.0.0.0:15008 \
   --metrics-addr 127.0.0.1:15020 --readiness-addr 127.0.0.1:15021 --admin-addr 127.0.0.1:15000 \
   >/dev/null
@@ -155,7 +181,26 @@ assert_eq "deny 403 waypoint demo/deny-admin 0" \
   "$(json_query "$j" "' '.join(str(x) for x in (d['decision'], d['status'], d['hop'], d['policy'], d['rule']))")" \
   "explain --layer l7 for GET /admin"
 
-# 6. No bypass: with the waypoint gone, requests fail rather than go around it.
+# 6. CUSTOM: the external authorizer decides /custom/*; a deny is its answer, an allow does not
+# bypass the DENY of /admin.
+before=$(hits)
+hdrs=$(lab exec "$PREFIX" client -- curl -s -D - --max-time 5 -H "Authorization: Bearer $GOOD" \
+  "http://$POD_SERVER_IP:8080/custom/x")
+assert_contains "$hdrs" "403" "CUSTOM deny status"
+assert_contains "$hdrs" "denied by ext-authz" "CUSTOM deny body"
+assert_contains "${hdrs,,}" "x-ext-authz-check-result: denied" "CUSTOM deny header downstream"
+assert_eq "$before" "$(hits)" "requests that reached the backend on a CUSTOM deny"
+echo_json=$(body /custom/echo -H "Authorization: Bearer $GOOD" -H "x-ext-authz: allow")
+assert_eq "['allowed']" "$(json_query "$echo_json" "[v for k, v in d['headers'] if k == 'x-ext-authz-check-result']")" \
+  "header the authorizer added upstream"
+before_deny=$(log_count "$wp_log" result=policy-denied path=/admin/custom policy=demo/deny-admin)
+assert_eq 403 "$(status /admin/custom -H "Authorization: Bearer $GOOD" -H "x-ext-authz: allow")" \
+  "/admin/custom allowed by the authorizer, denied by demo/deny-admin"
+wait_log_line "$before_deny" 10 "$wp_log" result=policy-denied path=/admin/custom policy=demo/deny-admin
+grep -q "^check GET /custom/x deny" "$LAB_STATE/logs/ext-authz.log" || fail "the authorizer saw no check"
+say "ok: CUSTOM provider deny answers, allow adds its header and does not bypass DENY"
+
+# 7. No bypass: with the waypoint gone, requests fail rather than go around it.
 before=$(hits)
 lab kill "$PREFIX" waypoint TERM
 wait_for 10 proc_gone waypoint

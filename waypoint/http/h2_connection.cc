@@ -362,10 +362,11 @@ class H2Conn : public std::enable_shared_from_this<H2Conn> {
     }
     StripHopByHop(h.headers);
     st->phase = H2Stream::Phase::kFilter;
-    std::weak_ptr<H2Stream> weak = st;
-    a_.filter->Decide(h, [self = shared_from_this(), weak](Decision d) {
-      auto st = weak.lock();
-      if (!st || self->finished_) return;
+    // The closure keeps the stream (and so `h`, which the filter may still edit while an
+    // external authorizer answers) alive; a stream that ended meanwhile is no longer in
+    // streams_ and the decision is dropped.
+    a_.filter->Decide(h, [self = shared_from_this(), st](Decision d) {
+      if (self->finished_ || self->FindDown(st->down_id) != st) return;
       self->OnDecision(st, std::move(d));
       self->Drive();
     });
