@@ -9,8 +9,7 @@
 // headers in `headersToUpstreamOnAllow` are copied onto the request), anything else denies (the
 // response's status and body, and the headers in `headersToDownstreamOnDeny`). A provider that
 // cannot be reached, or answers late (`timeout`, default 10 s), denies with `statusOnError`
-// (default 403) unless `failOpen`. `envoyExtAuthzGrpc` providers are parsed but not spoken by this
-// build: their requests are denied (fail closed).
+// (default 403) unless `failOpen`. `envoyExtAuthzGrpc` providers: ext_authz_grpc.h.
 
 #include <asio.hpp>
 #include <chrono>

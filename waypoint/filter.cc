@@ -1,6 +1,7 @@
 #include "waypoint/filter.h"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
@@ -54,9 +55,12 @@ void L7Filter::Decide(RequestHead& head, std::function<void(Decision)> done) {
     head.headers.push_back({.name = std::move(h.name), .value = std::move(h.value)});
   }
   for (const std::string& a : v.audit) {
-    Log("audit").info(
-        R"({{"policy":"{}","src":"{}","dst":"{}","method":"{}","path":"{}","allowed":{}}})", a,
-        src, dst, head.method, head.path, v.allowed ? "true" : "false");
+    // One JSON object per matching AUDIT policy (escaped: paths and names are the client's).
+    nlohmann::ordered_json line = {{"policy", a},           {"src", src},
+                                   {"dst", dst},            {"method", head.method},
+                                   {"path", head.path},     {"allowed", v.allowed},
+                                   {"request_principal", v.request_principal}};
+    Log("audit").info("{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   if (v.decided_by == mesh::L7Verdict::DecidedBy::kAuthorizationPolicy &&
       !v.custom_providers.empty()) {
@@ -75,9 +79,6 @@ void L7Filter::Decide(RequestHead& head, std::function<void(Decision)> done) {
       done(Local(403, "RBAC: access denied"));
     };
     if (provider == providers_.end()) return deny("not defined in --mesh-config");
-    if (provider->kind != ExtAuthzProvider::Kind::kHttp) {
-      return deny("envoyExtAuthzGrpc is not spoken by this build");
-    }
     auto address = ResolveProvider(*provider, *view->snapshot);
     if (!address.ok() && !provider->fail_open) return deny(std::string(address.status().message()));
     auto finish = [this, &head, v, done, src, dst](ExtAuthzResult r) mutable {
@@ -98,7 +99,16 @@ void L7Filter::Decide(RequestHead& head, std::function<void(Decision)> done) {
       return finish(ExtAuthzResult{.allowed = true,
                                    .detail = std::string(address.status().message())});
     }
-    CheckHttp(executor_, *provider, *address, head, std::move(finish));
+    if (provider->kind == ExtAuthzProvider::Kind::kGrpc) {
+      grpc_.Check(executor_, *provider, *address, head,
+                  CheckParties{.source_principal = context_.principal,
+                               .source_ip = context_.source_ip,
+                               .destination = context_.target,
+                               .h2 = head.h2},
+                  std::move(finish));
+    } else {
+      CheckHttp(executor_, *provider, *address, head, std::move(finish));
+    }
     return;
   }
   Finish(head, v, std::move(done));

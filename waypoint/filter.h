@@ -11,6 +11,7 @@
 
 #include "common/base/ip.h"
 #include "waypoint/ext_authz.h"
+#include "waypoint/ext_authz_grpc.h"
 #include "waypoint/http/http.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/metrics.h"
@@ -29,11 +30,13 @@ struct StreamContext {
 class L7Filter final : public RequestFilter {
  public:
   L7Filter(const MeshConfig& config, StreamContext context, Metrics& metrics,
-           const std::vector<ExtAuthzProvider>& providers, asio::any_io_executor executor)
+           const std::vector<ExtAuthzProvider>& providers, GrpcExtAuthz& grpc,
+           asio::any_io_executor executor)
       : config_(config),
         context_(std::move(context)),
         metrics_(metrics),
         providers_(providers),
+        grpc_(grpc),
         executor_(std::move(executor)) {}
 
   void Decide(RequestHead& head, std::function<void(Decision)> done) override;
@@ -48,6 +51,7 @@ class L7Filter final : public RequestFilter {
   const StreamContext context_;
   Metrics& metrics_;
   const std::vector<ExtAuthzProvider>& providers_;
+  GrpcExtAuthz& grpc_;
   asio::any_io_executor executor_;
 };
 

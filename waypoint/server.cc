@@ -277,7 +277,8 @@ void WaypointServer::OnConnect(Worker& worker, uint64_t conn, const std::string&
           done(std::move(upstream));
         });
   };
-  auto filter = std::make_shared<L7Filter>(config_, context, metrics_, options_.ext_authz, executor);
+  auto filter = std::make_shared<L7Filter>(config_, context, metrics_, options_.ext_authz,
+                                           *options_.grpc_ext_authz, executor);
   ServeHttp(std::move(engine_side), std::move(open), filter, options_.http,
             [this, context, dst_key = dst->key(), peer = context.principal.value_or("-")](
                 const RequestLog& l) {

@@ -29,6 +29,7 @@
 #include "common/tls/hbone_tls.h"
 #include "common/tls/spiffe.h"
 #include "waypoint/ext_authz.h"
+#include "waypoint/ext_authz_grpc.h"
 #include "waypoint/http/http.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/metrics.h"
@@ -49,6 +50,7 @@ struct ServerOptions {
   HttpOptions http;
   uint16_t upstream_hbone_port = 15008;  // of destination ztunnels; another only in tests
   std::vector<ExtAuthzProvider> ext_authz;  // CUSTOM providers (--mesh-config)
+  std::shared_ptr<GrpcExtAuthz> grpc_ext_authz = std::make_shared<GrpcExtAuthz>();
 };
 
 class WaypointServer {

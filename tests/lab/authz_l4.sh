@@ -79,6 +79,9 @@ spec:
   action: DENY
   rules: [{from: [{source: {principals: [cluster.local/ns/demo/sa/client]}}]}]'
 expect "DENY principal: demo/client denied" denied_from client
+# The request that saw the policy arrive may have been in flight (then it is revoked, not
+# denied): one more, certainly under the new policy.
+denied_from client || fail "demo/client served under DENY"
 wait_log_line "$before" 10 "$zt2" dir=inbound-hbone "peer=$client_id" result=policy-denied \
   "policy=demo/deny-client rule=0 hop=ztunnel" 'reason="denied by DENY policy demo/deny-client rule 0"'
 assert_ge 1 "$(denials demo/deny-client)" "zmesh_authorization_denials_total{policy=\"demo/deny-client\"}"

@@ -73,6 +73,14 @@ spec:
   action: DENY
   rules: [{to: [{operation: {paths: [/admin, /admin/*]}}]}]
 ---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-echo, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: AUDIT
+  rules: [{to: [{operation: {paths: [/echo]}}]}]
+---
 # At L4 only the client may reach the server: the waypoint gets in by the implicit allow.
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -139,6 +147,8 @@ echo_json=$(body /echo -H "Authorization: Bearer $GOOD" -H "x-jwt-sub: spoofed")
 assert_eq "['alice']" "$(json_query "$echo_json" "[v for k, v in d['headers'] if k == 'x-jwt-sub']")" "claim header the backend saw (the spoofed copy removed)"
 assert_eq "[]" "$(json_query "$echo_json" "[v for k, v in d['headers'] if k == 'authorization']")" "token forwarded to the backend"
 say "ok: good token -> 200, token removed, x-jwt-sub set by the waypoint"
+wait_log_line 0 10 "$wp_log" 'audit:' '"policy":"demo/audit-echo"' '"path":"/echo"' '"allowed":true'
+say "ok: AUDIT writes a JSON line and does not change the decision"
 zt1=$LAB_STATE/logs/ztunnel-node1.log
 zt2=$LAB_STATE/logs/ztunnel-node2.log
 wait_log_line 0 10 "$zt1" dir=outbound "dst=$POD_SERVER_IP:8080" via=hbone waypoint=demo/waypoint result=ok

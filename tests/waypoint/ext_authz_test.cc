@@ -1,11 +1,14 @@
 // CUSTOM providers (waypoint/ext_authz.h): MeshConfig parsing with errors that name the field,
 // and the HTTP check failing closed (unreachable, silent, garbage) unless failOpen.
 #include "waypoint/ext_authz.h"
+#include "waypoint/ext_authz_grpc.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <thread>
+
+#include "envoy/service/auth/v3/external_auth.grpc.pb.h"
 
 namespace zm::waypoint {
 namespace {
@@ -169,6 +172,114 @@ TEST(ExtAuthzHttpTest, AnAllowCarriesTheListedHeadersUpstream) {
   EXPECT_TRUE(r.allowed);
   ASSERT_EQ(r.upstream_headers.size(), 1u);
   EXPECT_EQ(r.upstream_headers[0].name, "x-user");
+}
+
+// ---- gRPC (envoy.service.auth.v3) --------------------------------------------------------
+
+namespace v3 = ::envoy::service::auth::v3;
+
+// An authorizer that allows requests with x-ext-authz: allow (adding x-user upstream) and denies
+// the rest with 429, a header and a body; it records what it was asked.
+class FakeAuthorizer final : public v3::Authorization::Service {
+ public:
+  grpc::Status Check(grpc::ServerContext*, const v3::CheckRequest* req,
+                     v3::CheckResponse* resp) override {
+    {
+      std::lock_guard lock(mu);
+      last = *req;
+    }
+    const auto& headers = req->attributes().request().http().headers();
+    auto it = headers.find("x-ext-authz");
+    if (it != headers.end() && it->second == "allow") {
+      resp->mutable_status()->set_code(0);
+      auto* h = resp->mutable_ok_response()->add_headers()->mutable_header();
+      h->set_key("x-user");
+      h->set_value("alice");
+    } else {
+      resp->mutable_status()->set_code(7);  // PERMISSION_DENIED
+      auto* d = resp->mutable_denied_response();
+      d->mutable_status()->set_code(429);
+      d->set_body("slow down");
+      auto* h = d->add_headers()->mutable_header();
+      h->set_key("x-why");
+      h->set_value("quota");
+    }
+    return grpc::Status::OK;
+  }
+  std::mutex mu;
+  v3::CheckRequest last;
+};
+
+class GrpcExtAuthzTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(&authorizer_);
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  ExtAuthzResult Run(std::vector<HttpHeader> headers, uint16_t port) {
+    asio::io_context io;
+    auto guard = asio::make_work_guard(io);
+    RequestHead head;
+    head.method = "POST";
+    head.path = "/orders?id=1";
+    head.authority = "orders.demo:8080";
+    head.headers = std::move(headers);
+    std::optional<ExtAuthzResult> out;
+    ExtAuthzProvider p{.name = "grpc-ext", .kind = ExtAuthzProvider::Kind::kGrpc,
+                       .timeout = std::chrono::milliseconds(2000)};
+    client_.Check(io.get_executor(), p, Endpoint{*IpAddr::Parse("127.0.0.1"), port}, head,
+                  CheckParties{.source_principal = "cluster.local/ns/demo/sa/client",
+                               .source_ip = *IpAddr::Parse("198.18.1.10"),
+                               .destination = Endpoint{*IpAddr::Parse("198.18.2.10"), 8080}},
+                  [&](ExtAuthzResult r) {
+                    out = std::move(r);
+                    guard.reset();
+                  });
+    io.run_for(std::chrono::seconds(10));
+    EXPECT_TRUE(out.has_value());
+    return out.value_or(ExtAuthzResult{});
+  }
+
+  FakeAuthorizer authorizer_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  GrpcExtAuthz client_;
+};
+
+TEST_F(GrpcExtAuthzTest, AnOkStatusAllowsAndCarriesItsHeadersUpstream) {
+  ExtAuthzResult r = Run({{"X-Ext-Authz", "allow"}}, static_cast<uint16_t>(port_));
+  EXPECT_TRUE(r.allowed) << r.detail;
+  ASSERT_EQ(r.upstream_headers.size(), 1u);
+  EXPECT_EQ(r.upstream_headers[0].name, "x-user");
+  std::lock_guard lock(authorizer_.mu);
+  const auto& a = authorizer_.last.attributes();
+  EXPECT_EQ(a.source().principal(), "spiffe://cluster.local/ns/demo/sa/client");
+  EXPECT_EQ(a.source().address().socket_address().address(), "198.18.1.10");
+  EXPECT_EQ(a.destination().address().socket_address().port_value(), 8080u);
+  EXPECT_EQ(a.request().http().method(), "POST");
+  EXPECT_EQ(a.request().http().path(), "/orders?id=1");
+  EXPECT_EQ(a.request().http().host(), "orders.demo:8080");
+}
+
+TEST_F(GrpcExtAuthzTest, ADeniedResponseIsTheAnswer) {
+  ExtAuthzResult r = Run({}, static_cast<uint16_t>(port_));
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.body, "slow down");
+  ASSERT_EQ(r.downstream_headers.size(), 1u);
+  EXPECT_EQ(r.downstream_headers[0].value, "quota");
+}
+
+TEST_F(GrpcExtAuthzTest, AnUnreachableProviderDenies) {
+  ExtAuthzResult r = Run({{"x-ext-authz", "allow"}}, ClosedPort());
+  EXPECT_FALSE(r.allowed);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.detail, HasSubstr("gRPC"));
 }
 
 }  // namespace
