@@ -8,6 +8,7 @@
 
 #include "common/base/status.h"
 #include "common/base/strings.h"
+#include "common/http/asio_util.h"
 #include "common/jwt/policy.h"
 
 namespace zm::waypoint {
@@ -191,7 +192,7 @@ class HttpCheck : public std::enable_shared_from_this<HttpCheck> {
       if (!ec) self->Fail(StrCat("no answer within ", self->provider_.timeout.count(), " ms"));
     });
     socket_.async_connect(
-        asio::ip::tcp::endpoint(asio::ip::make_address(address.ip.ToString()), address.port),
+        ToAsio(address),
         [self = shared_from_this(), address](const asio::error_code& ec) {
           if (ec) return self->Fail(StrCat("connect to ", address.ToString(), ": ", ec.message()));
           asio::async_write(self->socket_, asio::buffer(self->request_),

@@ -4,6 +4,7 @@
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
+#include "common/http/asio_util.h"
 #include "common/hbone/byte_stream.h"
 #include "common/hbone/client_session.h"
 #include "common/hbone/server_session.h"
@@ -12,10 +13,6 @@
 
 namespace zm::waypoint {
 namespace {
-
-asio::ip::tcp::endpoint ToAsio(const Endpoint& e) {
-  return {asio::ip::make_address(e.ip.ToString()), e.port};
-}
 
 // `forwarded: for=198.18.1.100` or `for="[fd00::1]"` (RFC 7239, as ztunnel writes it).
 std::optional<IpAddr> ForwardedFor(const hbone::ConnectRequest& req) {

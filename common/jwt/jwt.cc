@@ -98,7 +98,7 @@ std::string_view JwtFailureText(JwtFailure failure) {
       return "Jwt header is an invalid JSON";
     case JwtFailure::kHeaderBadAlg:
       return "Jwt header [alg] field is required and must be a string";
-    case JwtFailure::kHeaderAlgNotImplemented:
+    case JwtFailure::kHeaderAlgRefused:
       return "Jwt header [alg] field value is invalid";
     case JwtFailure::kHeaderBadKid:
       return "Jwt header [kid] field is not a string";
@@ -215,7 +215,7 @@ absl::StatusOr<Jwt> Jwt::Parse(std::string_view token) {
   auto alg = jwt.header.find("alg");
   if (alg == jwt.header.end() || !alg->is_string()) return JwtError(JwtFailure::kHeaderBadAlg);
   std::optional<JwtAlg> known = JwtAlgFromName(alg->get_ref<const std::string&>());
-  if (!known.has_value()) return JwtError(JwtFailure::kHeaderAlgNotImplemented);
+  if (!known.has_value()) return JwtError(JwtFailure::kHeaderAlgRefused);
   jwt.alg = *known;
   if (auto kid = jwt.header.find("kid"); kid != jwt.header.end()) {
     if (!kid->is_string()) return JwtError(JwtFailure::kHeaderBadKid);

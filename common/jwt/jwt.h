@@ -22,7 +22,7 @@ enum class JwtFailure {
   kHeaderBadBase64,
   kHeaderBadJson,
   kHeaderBadAlg,
-  kHeaderAlgNotImplemented,
+  kHeaderAlgRefused,  // `alg` not on the allow-list (none, unknown names): refused by design
   kHeaderBadKid,
   kHeaderCritUnsupported,
   kPayloadBadBase64,
