@@ -1,10 +1,8 @@
-# The agent's model pieces: the enrollment decision, the manifest directory watcher and the
+# The agent's model pieces: the enrollment decision and the
 # in-pod delivery routing. agent/CMakeLists.txt includes this file and adds
 # ${ZMESH_AGENT_MODEL_SOURCES} to the agent library (or links zmesh_agent_model).
 set(ZMESH_AGENT_MODEL_SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/enrollment.cc
-    ${CMAKE_CURRENT_LIST_DIR}/dir_watcher.cc
-    ${CMAKE_CURRENT_LIST_DIR}/manifest_watcher.cc
     ${CMAKE_CURRENT_LIST_DIR}/inpod_routing.cc)
 if(NOT TARGET zmesh_agent_model)
   zmesh_cc_library(zmesh_agent_model

@@ -17,7 +17,7 @@ constexpr char kCniInstalledTask[] = "cni-installed";
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ClusterMode>> ClusterMode::Connect(
-    ClusterOptions options, ObjectSource::Callback on_objects) {
+    ClusterOptions options, k8s::ObjectSource::Callback on_objects) {
   std::unique_ptr<ClusterMode> c(new ClusterMode(std::move(options)));
   ZM_ASSIGN_OR_RETURN(c->client_, kube::KubeClient::Create(c->options_.kube));
   L().info("cluster mode: API server {} ({})", c->options_.kube.server, c->options_.kube.source);
@@ -69,7 +69,7 @@ absl::Status ClusterMode::Attach(Agent& agent) {
   // The CNI configuration: watched first, so a change during the first install is not missed.
   agent.SetTaskPending(kCniInstalledTask, true);
   ZM_ASSIGN_OR_RETURN(conf_watcher_,
-                      DirWatcher::Watch(options_.cni.conf_dir, "CNI configuration directory", {}));
+                      k8s::DirWatcher::Watch(options_.cni.conf_dir, "CNI configuration directory", {}));
   Install(agent);
   conf_watcher_->Start([this, &agent] { Install(agent); });
 

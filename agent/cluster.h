@@ -17,7 +17,7 @@
 #include "agent/agent.h"
 #include "agent/cni_install.h"
 #include "agent/cni_server.h"
-#include "agent/dir_watcher.h"
+#include "common/k8s/dir_watcher.h"
 #include "agent/kube_source.h"
 #include "agent/pod_status.h"
 #include "common/kube/client.h"
@@ -36,7 +36,7 @@ class ClusterMode {
   // Creates the API client and starts the informers; `on_objects` gets every snapshot (the first
   // once all are synced).
   static absl::StatusOr<std::unique_ptr<ClusterMode>> Connect(ClusterOptions options,
-                                                              ObjectSource::Callback on_objects);
+                                                              k8s::ObjectSource::Callback on_objects);
   ~ClusterMode();  // Stop()
   ClusterMode(const ClusterMode&) = delete;
   ClusterMode& operator=(const ClusterMode&) = delete;
@@ -63,7 +63,7 @@ class ClusterMode {
   std::unique_ptr<StatusWriter> status_;
   std::unique_ptr<CniServer> cni_server_;
   std::thread cni_thread_;
-  std::unique_ptr<DirWatcher> conf_watcher_;
+  std::unique_ptr<k8s::DirWatcher> conf_watcher_;
 };
 
 }  // namespace zm::agent

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/object_source.h"
+#include "common/k8s/object_source.h"
 #include "common/kube/informer.h"
 #include "common/kube/kinds.h"
 
@@ -42,7 +42,7 @@ struct CachedPod {
 };
 absl::StatusOr<CachedPod> CachedPodFromJson(const nlohmann::json& object);
 
-class KubeSource final : public ObjectSource {
+class KubeSource final : public k8s::ObjectSource {
  public:
   struct Options {
     // Backoff, sleeper and watch timeout for every informer (namespace and selectors stay empty:

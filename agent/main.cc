@@ -15,7 +15,7 @@
 #include "agent/cluster.h"
 #include "agent/enrollment.h"
 #include "agent/inpod_routing.h"
-#include "agent/manifest_watcher.h"
+#include "common/k8s/manifest_watcher.h"
 #include "agent/pod_netns.h"
 #include "bpf/pinned_datapath.h"
 #include "common/base/log.h"
@@ -67,7 +67,7 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
 
   // Objects first: recovery needs to know what is still wanted.
   std::shared_ptr<const k8s::ManifestSnapshot> initial;
-  std::unique_ptr<ManifestWatcher> watcher;
+  std::unique_ptr<k8s::ManifestWatcher> watcher;
   std::unique_ptr<ClusterMode> cluster;
   if (source.cluster()) {
     auto config = source.in_cluster ? kube::InClusterConfig()
@@ -85,7 +85,7 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
     }
     initial = cluster->Initial();
   } else {
-    auto started = ManifestWatcher::Start(opts.manifests, [&](auto snap) {
+    auto started = k8s::ManifestWatcher::Start(opts.manifests, [&](auto snap) {
       if (!initial) {
         initial = snap;  // the first call happens inside Start(), before Agent::Start()
         return;

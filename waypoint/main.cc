@@ -15,6 +15,7 @@
 #include "common/base/strings.h"
 #include "common/http/http_server.h"
 #include "common/jwt/jwks_fetcher.h"
+#include "common/k8s/manifest_watcher.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/server.h"
 #include "ztunnel/identity/ca_client.h"
@@ -140,19 +141,18 @@ int main(int argc, char** argv) {
   MeshConfig config(root_namespace, zm::mesh::WaypointRef{.ns = ns, .name = name}, jwks,
                     zm::SystemClock::Get());
   const bool zero_trust = default_policy == "zero-trust";
-  ManifestPoller poller(manifests, std::chrono::milliseconds(500),
-                        [&config, &fetchers, zero_trust](std::shared_ptr<const zm::mesh::Snapshot> snap) {
-                          if (zero_trust) {
-                            auto copy = std::make_shared<zm::mesh::Snapshot>(*snap);
-                            copy->default_policy = zm::mesh::DefaultPolicy::kZeroTrust;
-                            snap = std::move(copy);
-                          }
-                          config.Update(std::move(snap));
-                          for (const std::string& uri : fetchers.Sweep()) {
-                            zm::Log("jwt").info("JWKS {}: no rule uses it any more", uri);
-                          }
-                        });
-  if (absl::Status st = poller.Start(); !st.ok()) return Fail(zm::StrCat("--manifests: ", st.message()));
+  // The agent's own watcher (inotify, coalesced bursts) and translation: one code path.
+  auto watcher = zm::k8s::ManifestWatcher::Start(
+      manifests, [&config, &fetchers, zero_trust](std::shared_ptr<const zm::k8s::ManifestSnapshot> objects) {
+        auto snap = std::make_shared<zm::mesh::Snapshot>(zm::mesh::BuildSnapshot(*objects));
+        for (const std::string& e : snap->errors) zm::Log("config").error("manifests: {}", e);
+        if (zero_trust) snap->default_policy = zm::mesh::DefaultPolicy::kZeroTrust;
+        config.Update(std::move(snap));
+        for (const std::string& uri : fetchers.Sweep()) {
+          zm::Log("jwt").info("JWKS {}: no rule uses it any more", uri);
+        }
+      });
+  if (!watcher.ok()) return Fail(zm::StrCat("--manifests: ", watcher.status().message()));
 
   asio::io_context control(1);
   std::vector<std::unique_ptr<asio::io_context>> worker_ctxs;
@@ -257,7 +257,7 @@ int main(int argc, char** argv) {
                            ns, name, self->ToString(), listen_ep->ToString(),
                            metrics_ep->ToString(), readiness_ep->ToString(), admin_ep->ToString());
   control.run();
-  poller.Stop();
+  watcher->reset();
   stop_workers();
   return 0;
 }

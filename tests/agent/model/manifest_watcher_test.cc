@@ -1,6 +1,6 @@
 // The manifest watcher: every kind of change in the directory reaches the callback as a
 // fresh snapshot, bursts coalesce, and a missing directory is refused at start.
-#include "agent/manifest_watcher.h"
+#include "common/k8s/manifest_watcher.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -34,7 +34,7 @@ std::vector<std::string> Names(const Snap& s) {
 // Records every callback; tests wait on conditions over what was recorded.
 class Recorder {
  public:
-  ManifestWatcher::Callback callback() {
+  k8s::ManifestWatcher::Callback callback() {
     return [this](Snap s) {
       std::lock_guard<std::mutex> lock(mu_);
       all_.push_back(std::move(s));
@@ -86,7 +86,7 @@ auto HasPods(std::vector<std::string> names) {
 
 TEST_F(ManifestWatcherTest, InitialContentThenWriteRenameDelete) {
   Write("a.yaml", PodYaml("a"));
-  auto w = ManifestWatcher::Start(dir_.string(), rec_.callback());
+  auto w = k8s::ManifestWatcher::Start(dir_.string(), rec_.callback());
   ASSERT_TRUE(w.ok()) << w.status();
   EXPECT_THAT(Names((*w)->Current()), ElementsAre("a"));
   // The initial content was delivered inside Start(), on this thread.
@@ -120,9 +120,9 @@ TEST_F(ManifestWatcherTest, InitialContentThenWriteRenameDelete) {
 }
 
 TEST_F(ManifestWatcherTest, BurstCoalesces) {
-  ManifestWatcher::Options options;
+  k8s::ManifestWatcher::Options options;
   options.quiet = std::chrono::milliseconds(200);
-  auto w = ManifestWatcher::Start(dir_.string(), rec_.callback(), options);
+  auto w = k8s::ManifestWatcher::Start(dir_.string(), rec_.callback(), options);
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_NE(rec_.WaitFor(HasPods({})), nullptr);
   const uint64_t before = (*w)->reloads();
@@ -143,7 +143,7 @@ TEST_F(ManifestWatcherTest, BurstCoalesces) {
 
 TEST_F(ManifestWatcherTest, MissingDirectoryIsAnErrorNamingIt) {
   std::string missing = (dir_ / "nope").string();
-  auto w = ManifestWatcher::Start(missing, rec_.callback());
+  auto w = k8s::ManifestWatcher::Start(missing, rec_.callback());
   ASSERT_FALSE(w.ok());
   EXPECT_THAT(std::string(w.status().message()), HasSubstr(missing));
   EXPECT_THAT(std::string(w.status().message()), HasSubstr("ENOENT"));
@@ -151,16 +151,16 @@ TEST_F(ManifestWatcherTest, MissingDirectoryIsAnErrorNamingIt) {
 
 TEST_F(ManifestWatcherTest, AFileIsNotADirectory) {
   Write("a.yaml", PodYaml("a"));
-  auto w = ManifestWatcher::Start((dir_ / "a.yaml").string(), rec_.callback());
+  auto w = k8s::ManifestWatcher::Start((dir_ / "a.yaml").string(), rec_.callback());
   ASSERT_FALSE(w.ok());
   EXPECT_THAT(std::string(w.status().message()), HasSubstr("ENOTDIR"));
 }
 
 TEST_F(ManifestWatcherTest, StopsPromptlyWhileABurstIsPending) {
-  ManifestWatcher::Options options;
+  k8s::ManifestWatcher::Options options;
   options.quiet = std::chrono::hours(1);
   options.max_delay = std::chrono::hours(1);
-  auto w = ManifestWatcher::Start(dir_.string(), rec_.callback(), options);
+  auto w = k8s::ManifestWatcher::Start(dir_.string(), rec_.callback(), options);
   ASSERT_TRUE(w.ok());
   Write("a.yaml", PodYaml("a"));
   auto start = std::chrono::steady_clock::now();
@@ -175,7 +175,7 @@ TEST_F(ManifestWatcherTest, ConfigMapStyleSymlinkSwap) {
   std::ofstream(dir_ / "..v1" / "pods.yaml") << PodYaml("one");
   std::filesystem::create_directory_symlink("..v1", dir_ / "..data");
   std::filesystem::create_symlink("..data/pods.yaml", dir_ / "pods.yaml");
-  auto w = ManifestWatcher::Start(dir_.string(), rec_.callback());
+  auto w = k8s::ManifestWatcher::Start(dir_.string(), rec_.callback());
   ASSERT_TRUE(w.ok()) << w.status();
   ASSERT_NE(rec_.WaitFor(HasPods({"one"})), nullptr);
 

@@ -1,4 +1,4 @@
-#include "agent/dir_watcher.h"
+#include "common/k8s/dir_watcher.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -13,7 +13,7 @@
 #include "common/base/log.h"
 #include "common/base/status.h"
 
-namespace zm::agent {
+namespace zm::k8s {
 namespace {
 
 constexpr uint32_t kWatchMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
@@ -116,4 +116,4 @@ void DirWatcher::Run() {
   }
 }
 
-}  // namespace zm::agent
+}  // namespace zm::k8s

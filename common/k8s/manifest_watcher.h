@@ -19,11 +19,11 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "agent/dir_watcher.h"
-#include "agent/object_source.h"
+#include "common/k8s/dir_watcher.h"
+#include "common/k8s/object_source.h"
 #include "common/k8s/manifest_store.h"
 
-namespace zm::agent {
+namespace zm::k8s {
 
 class ManifestWatcher final : public ObjectSource {
  public:
@@ -41,7 +41,7 @@ class ManifestWatcher final : public ObjectSource {
   ManifestWatcher(const ManifestWatcher&) = delete;
   ManifestWatcher& operator=(const ManifestWatcher&) = delete;
 
-  std::shared_ptr<const k8s::ManifestSnapshot> Current() const override;
+  std::shared_ptr<const ManifestSnapshot> Current() const override;
   // How many reloads have happened (the initial load counts): for tests and metrics.
   uint64_t reloads() const;
 
@@ -53,9 +53,9 @@ class ManifestWatcher final : public ObjectSource {
   const Callback callback_;
   k8s::ManifestStore store_;  // watcher thread only (and Start, before the thread exists)
   mutable std::mutex mu_;
-  std::shared_ptr<const k8s::ManifestSnapshot> current_;  // guarded by mu_
+  std::shared_ptr<const ManifestSnapshot> current_;  // guarded by mu_
   uint64_t reloads_ = 0;                                  // guarded by mu_
   std::unique_ptr<DirWatcher> watcher_;  // last: stopped first, while the rest still lives
 };
 
-}  // namespace zm::agent
+}  // namespace zm::k8s

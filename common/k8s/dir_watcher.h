@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "common/base/fd.h"
 
-namespace zm::agent {
+namespace zm::k8s {
 
 class DirWatcher {
  public:
@@ -52,4 +52,4 @@ class DirWatcher {
   std::thread thread_;
 };
 
-}  // namespace zm::agent
+}  // namespace zm::k8s

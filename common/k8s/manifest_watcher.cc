@@ -1,10 +1,10 @@
-#include "agent/manifest_watcher.h"
+#include "common/k8s/manifest_watcher.h"
 
 #include "common/base/log.h"
 #include "common/base/status.h"
 #include "common/base/strings.h"
 
-namespace zm::agent {
+namespace zm::k8s {
 
 absl::StatusOr<std::unique_ptr<ManifestWatcher>> ManifestWatcher::Start(std::string dir,
                                                                         Callback callback,
@@ -14,7 +14,7 @@ absl::StatusOr<std::unique_ptr<ManifestWatcher>> ManifestWatcher::Start(std::str
                       DirWatcher::Watch(dir, "manifest directory", options));
   std::unique_ptr<ManifestWatcher> w(new ManifestWatcher(std::move(dir), std::move(callback)));
   ZM_RETURN_IF_ERROR(w->store_.Reload());
-  w->current_ = std::make_shared<const k8s::ManifestSnapshot>(w->store_.Snapshot());
+  w->current_ = std::make_shared<const ManifestSnapshot>(w->store_.Snapshot());
   w->reloads_ = 1;
   // The first call, on the caller's thread: the owner has the initial content when Start()
   // returns. Later calls come from the watcher thread, which does not run yet.
@@ -29,7 +29,7 @@ ManifestWatcher::ManifestWatcher(std::string dir, Callback callback)
 
 ManifestWatcher::~ManifestWatcher() = default;
 
-std::shared_ptr<const k8s::ManifestSnapshot> ManifestWatcher::Current() const {
+std::shared_ptr<const ManifestSnapshot> ManifestWatcher::Current() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_;
 }
@@ -45,7 +45,7 @@ void ManifestWatcher::ReloadAndNotify() {
                      std::string(s.message()));
     return;
   }
-  auto snap = std::make_shared<const k8s::ManifestSnapshot>(store_.Snapshot());
+  auto snap = std::make_shared<const ManifestSnapshot>(store_.Snapshot());
   Log("k8s").info("manifest directory {}: {} namespaces, {} pods, {} errors", dir_,
                   snap->namespaces.size(), snap->pods.size(), snap->errors.size());
   for (const std::string& e : snap->errors) Log("k8s").warn("{}", e);
@@ -57,4 +57,4 @@ void ManifestWatcher::ReloadAndNotify() {
   callback_(std::move(snap));
 }
 
-}  // namespace zm::agent
+}  // namespace zm::k8s
