@@ -40,6 +40,16 @@ absl::StatusOr<std::string> Cgroup2Mount() {
   return absl::NotFoundError("no cgroup2 mount in /proc/self/mountinfo");
 }
 
+bool ProcessRunning(pid_t pid) {
+  // /proc/<pid>/stat: "pid (comm) S ..."; a zombie has exited already.
+  std::ifstream in(StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return false;
+  const char state = stat[close + 2];
+  return state != 'Z' && state != 'X';
+}
+
 absl::StatusOr<uint64_t> CgroupIdOfPid(pid_t pid) {
   std::string path = StrCat("/proc/", pid, "/cgroup");
   std::ifstream in(path);
@@ -139,6 +149,14 @@ absl::Status Agent::Start(std::shared_ptr<const k8s::ManifestSnapshot> initial) 
   config.mark_delivery = ZM_MARK_DELIVERY;
   config.mark_mask = ZM_MARK_MASK;
   config.node_netns_cookie = node_cookie;
+  if (config.ztunnel_prev_tgid != 0) {
+    if (ProcessRunning(static_cast<pid_t>(config.ztunnel_prev_tgid))) {
+      predecessor_pid_ = static_cast<pid_t>(config.ztunnel_prev_tgid);
+    } else {
+      config.ztunnel_prev_tgid = 0;
+      config.ztunnel_prev_cgroup_id = 0;
+    }
+  }
   ZM_RETURN_IF_ERROR(datapath_.WriteConfig(config));
   // The sandboxes zmesh-cni reported before a restart: without their netns the pods enrolled
   // through it would look unwanted to Recover() and lose their capture.
@@ -365,7 +383,7 @@ void Agent::Stop() {
 }
 
 void Agent::OnZtunnel(Fd conn) {
-  auto peer = zds_.Adopt(std::move(conn));
+  auto peer = zds_.Adopt(std::move(conn), predecessor_pid_);
   if (!peer.ok()) {
     L().warn("refused a ZDS connection: {}", peer.status().message());
     return;
@@ -379,6 +397,21 @@ void Agent::OnZtunnel(Fd conn) {
     L().error("zm_config unreadable, ztunnel pid {} not recorded: {}", peer->pid,
               config.status().message());
   } else {
+    const pid_t before = static_cast<pid_t>(config->ztunnel_tgid);
+    if (before != 0 && before != peer->pid && ProcessRunning(before)) {
+      // A surge upgrade: the ztunnel recorded so far still runs and drains its connections
+      // (its listeners share the ports with SO_REUSEPORT). Its upstream connects must stay
+      // uncaptured until it exits.
+      config->ztunnel_prev_tgid = config->ztunnel_tgid;
+      config->ztunnel_prev_cgroup_id = config->ztunnel_cgroup_id;
+      predecessor_pid_ = before;
+      L().info("ztunnel pid {} replaces pid {}, which drains its connections", peer->pid, before);
+    } else if (config->ztunnel_prev_tgid != 0 &&
+               !ProcessRunning(static_cast<pid_t>(config->ztunnel_prev_tgid))) {
+      config->ztunnel_prev_tgid = 0;
+      config->ztunnel_prev_cgroup_id = 0;
+      predecessor_pid_ = 0;
+    }
     config->ztunnel_tgid = static_cast<uint32_t>(peer->pid);
     config->ztunnel_cgroup_id = cgroup.ok() ? *cgroup : 0;
     absl::Status st = datapath_.WriteConfig(*config);
@@ -386,7 +419,26 @@ void Agent::OnZtunnel(Fd conn) {
   }
   L().info("ztunnel connected: pid {} cgroup id {}", peer->pid, cgroup.ok() ? *cgroup : 0);
   ztunnel_pid_ = peer->pid;
+  // The CA authorizes by the view's ztunnel pid, and ztunnel fetches a pod's certificate before
+  // it acks the pod's Add: publish before the Adds go out.
+  Publish();
   enroller_.OnZtunnelConnected();
+}
+
+void Agent::ForgetExitedPredecessor() {
+  if (predecessor_pid_ == 0 || ProcessRunning(predecessor_pid_)) return;
+  auto config = datapath_.ReadConfig();
+  if (!config.ok()) return;  // tried again on the next round
+  if (config->ztunnel_prev_tgid == static_cast<uint32_t>(predecessor_pid_)) {
+    config->ztunnel_prev_tgid = 0;
+    config->ztunnel_prev_cgroup_id = 0;
+    if (absl::Status st = datapath_.WriteConfig(*config); !st.ok()) {
+      L().error("zm_config: {}", st.message());
+      return;
+    }
+  }
+  L().info("the replaced ztunnel (pid {}) has exited", predecessor_pid_);
+  predecessor_pid_ = 0;
 }
 
 void Agent::Run() {
@@ -424,6 +476,7 @@ void Agent::Run() {
     }
     if (reconcile) Recompute();
     if (zds_.Connected() && zds_.CheckHangup()) enroller_.OnZtunnelDisconnected();
+    ForgetExitedPredecessor();
     // The CA reads the view: the ztunnel's pid and the wanted pods must be in it before the
     // ZDS Adds go out (ztunnel fetches a pod's certificate as soon as it gets the Add).
     if (reconcile || enroller_.has_pending()) Publish();

@@ -40,6 +40,7 @@ struct AgentOptions {
   std::string pin_dir;
   std::string zds_socket;
   std::string admin_addr;
+  std::string node_run_dir;  // the node lease (agent/node_lease.h)
   // The local-mode CA (DESIGN §5).
   std::string ca_cert;
   std::string ca_key;
@@ -160,6 +161,8 @@ class Agent {
                                          const std::map<std::string, PodStatus>& pending,
                                          std::string& why) const;
   std::chrono::milliseconds NextWakeup() const;
+  // Clears zm_config's previous ztunnel once that process has exited.
+  void ForgetExitedPredecessor();
   void PostStatuses();
   void Publish();
 
@@ -184,6 +187,8 @@ class Agent {
   std::set<std::string> logged_warnings_;
   uint64_t reconciles_ = 0;
   pid_t ztunnel_pid_ = 0;
+  // The ztunnel this one replaced while it still runs (draining, a surge upgrade): 0 when none.
+  pid_t predecessor_pid_ = 0;
   size_t manifest_errors_ = 0;
   bool recovered_ = false;
 
@@ -196,6 +201,8 @@ class Agent {
   std::set<std::string> external_tasks_;   // guarded by view_mu_
 };
 
+// Whether process `pid` exists and has not exited (a zombie has).
+bool ProcessRunning(pid_t pid);
 // The id of the cgroup v2 that process `pid` is in (as bpf_get_current_cgroup_id() sees it).
 absl::StatusOr<uint64_t> CgroupIdOfPid(pid_t pid);
 // Where cgroup v2 is mounted (from /proc/self/mountinfo).

@@ -33,6 +33,10 @@ constexpr char kFwmarkAcceptSysctl[] = "/proc/sys/net/ipv4/tcp_fwmark_accept";
 // client instead of going back to ztunnel (which would then wait for its connect timeout).
 constexpr char kFwmarkReflect4Sysctl[] = "/proc/sys/net/ipv4/fwmark_reflect";
 constexpr char kFwmarkReflect6Sysctl[] = "/proc/sys/net/ipv6/fwmark_reflect";
+// When one of two ztunnels listening on the same port (SO_REUSEPORT, a surge upgrade) closes
+// its listener, the connections queued on it move to the other instead of being reset.
+// Linux 5.14+; older kernels lack the file and reset them.
+constexpr char kTcpMigrateReqSysctl[] = "/proc/sys/net/ipv4/tcp_migrate_req";
 
 // ---- A minimal rtnetlink client -------------------------------------------------------
 
@@ -353,6 +357,9 @@ absl::Status InstallDeliveryRouting(int netns_fd) {
     if (::access(kFwmarkReflect6Sysctl, W_OK) == 0) {
       ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect6Sysctl, "1"));
     }
+    if (::access(kTcpMigrateReqSysctl, W_OK) == 0) {
+      ZM_RETURN_IF_ERROR(WriteSysctl(kTcpMigrateReqSysctl, "1"));
+    }
     ZM_ASSIGN_OR_RETURN(int lo, LoIfindex());
     ZM_ASSIGN_OR_RETURN(Rtnl nl, Rtnl::Open());
     for (int family : Families()) {
@@ -384,6 +391,9 @@ absl::Status RemoveDeliveryRouting(int netns_fd) {
     }
     if (::access(kFwmarkReflect6Sysctl, W_OK) == 0) {
       ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect6Sysctl, "0"));
+    }
+    if (::access(kTcpMigrateReqSysctl, W_OK) == 0) {
+      ZM_RETURN_IF_ERROR(WriteSysctl(kTcpMigrateReqSysctl, "0"));
     }
     ZM_RETURN_IF_ERROR(WriteSysctl(kFwmarkReflect4Sysctl, "0"));
     return WriteSysctl(kFwmarkAcceptSysctl, "0");

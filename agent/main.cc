@@ -15,11 +15,13 @@
 #include "agent/cluster.h"
 #include "agent/enrollment.h"
 #include "agent/inpod_routing.h"
+#include "agent/node_lease.h"
 #include "common/k8s/manifest_watcher.h"
 #include "agent/pod_netns.h"
 #include "bpf/pinned_datapath.h"
 #include "common/base/log.h"
 #include "common/base/netns.h"
+#include "common/base/ready_file.h"
 #include "common/base/signals.h"
 #include "common/ca/ca_service.h"
 #include "common/ca/root.h"
@@ -50,8 +52,18 @@ struct SourceOptions {
   bool cluster() const { return in_cluster || !kubeconfig.empty(); }
 };
 
-int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts) {
+// How the leading agent ended: a stop signal, or a newcomer took the node over.
+struct LeaderExit {
+  int code = 0;
+  bool handing_over = false;  // NodeLease::BeginStop() said so: CompleteHandover() is due
+  bool signalled = false;
+  Fd ztunnel_conn;  // kept open while standing by (its ztunnel must not reconnect)
+};
+
+LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts,
+                     NodeLease& lease, const std::string& ready_file_path) {
   auto& log = Log("agent");
+  auto Fail = [](const absl::Status& st) { return LeaderExit{.code = agent::Fail(st)}; };
   if (absl::Status st = bpf::EnsureBpffs(); !st.ok()) return Fail(st);
   auto datapath = bpf::PinnedDatapath::Open(
       {.pin_dir = opts.pin_dir, .cgroup_root = opts.cgroup_root, .build_id = ZMESH_BUILD_ID});
@@ -81,7 +93,7 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
     // No decision, and no readiness, on a partial view of the cluster.
     if (!cluster->WaitForSync(TakePendingStopSignal)) {
       log.info("stopped before the API server's objects were synced");
-      return 0;
+      return {.signalled = true};
     }
     initial = cluster->Initial();
   } else {
@@ -163,34 +175,88 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
     }
   });
 
+  // The readiness file follows /healthz/ready (the DaemonSet's probe, common/base/ready_file.h).
+  ReadyFile ready_file(ready_file_path);
+  asio::steady_timer ready_timer(admin_ctx);
+  std::function<void()> poll_ready = [&] {
+    ready_file.Set(agent.View()->ready);
+    ready_timer.expires_after(std::chrono::milliseconds(200));
+    ready_timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) poll_ready();
+    });
+  };
+  poll_ready();
   std::thread admin_thread([&] { admin_ctx.run(); });
 
+  // A newer agent on this node (a surge upgrade) asks this one to stand down.
+  if (absl::Status st = lease.ServeHandover([&](pid_t) { agent.Stop(); }); !st.ok()) {
+    log.error("handover socket: {}; a newer agent will wait for this one to exit", st.message());
+  }
+
   // Signals: stop the control loop; never tear the datapath down (DESIGN §3).
-  const sigset_t set = StopSignals();
+  std::atomic<bool> signalled{false};
+  std::atomic<bool> stop_waiting{false};
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    log.info("signal {}: stopping; capture stays in place on the pinned state", sig);
-    agent.Stop();
+    const sigset_t set = StopSignals();
+    const timespec tick{.tv_sec = 0, .tv_nsec = 200'000'000};
+    while (!stop_waiting.load()) {
+      const int sig = sigtimedwait(&set, nullptr, &tick);
+      if (sig <= 0) continue;
+      log.info("signal {}: stopping; capture stays in place on the pinned state", sig);
+      signalled = true;
+      agent.Stop();
+      return;
+    }
   });
   log.info("zmesh-agent {} on node {}: {}, pins {}, zds {}, admin {}", ZMESH_BUILD_ID, opts.node,
            source.cluster() ? "cluster mode" : StrCat("manifests ", opts.manifests), opts.pin_dir,
            opts.zds_socket, opts.admin_addr);
   agent.Run();
+  LeaderExit exit{.handing_over = lease.BeginStop()};
+  if (exit.handing_over) log.info("standing down: closing every socket of this agent");
   if (cluster) cluster->Stop();
 
   (*zds)->Shutdown();
   accept_thread.join();
+  if (exit.handing_over) exit.ztunnel_conn = (*zds)->TakeConnection();
   config_service.Shutdown();
   config_server.reset();
   ca_server.reset();
   asio::post(admin_ctx, [&] {
     admin.Stop();
+    ready_timer.cancel();
     admin_ctx.stop();  // after Stop(), on the loop's own thread
   });
   admin_thread.join();
-  signal_thread.detach();  // blocked in sigwait; the process exits now
+  stop_waiting = true;
+  signal_thread.join();
+  exit.signalled = signalled.load();
   watcher.reset();
+  return exit;  // the ZDS socket, the datapath and the agent go with this scope
+}
+
+int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts,
+             const std::string& ready_file_path) {
+  auto& log = Log("agent");
+  // One agent acts on a node at a time; a newer one (a surge upgrade) takes over.
+  auto lease = NodeLease::Acquire(opts.node_run_dir, TakePendingStopSignal);
+  if (absl::IsCancelled(lease.status())) {
+    log.info("{}", lease.status().message());
+    return 0;
+  }
+  if (!lease.ok()) return Fail(lease.status());
+  LeaderExit exit = RunLeader(std::move(opts), source, std::move(cluster_opts), **lease,
+                              ready_file_path);
+  if (!exit.handing_over) return exit.code;
+  (*lease)->CompleteHandover();
+  if (exit.signalled) return 0;
+  // Stood down. Exiting would close the ZDS connection and our ztunnel, still draining, would
+  // look for an agent; it learns to stop from its own SIGTERM, which comes with ours.
+  log.info("stood down: the new agent leads this node; waiting for SIGTERM");
+  const sigset_t set = StopSignals();
+  int sig = 0;
+  sigwait(&set, &sig);
+  log.info("signal {}: exiting", sig);
   return 0;
 }
 
@@ -275,6 +341,12 @@ int main(int argc, char** argv) {
                  "ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
   app.add_option("--admin-addr", opts.admin_addr, "admin/metrics address")
       ->default_str("127.0.0.1:15030");
+  app.add_option("--node-run-dir", opts.node_run_dir,
+                 "the node's lease and handover socket: one agent acts on a node at a time "
+                 "(default /var/run/zmesh/<node>)");
+  std::string ready_file;
+  app.add_option("--ready-file", ready_file,
+                 "file that exists while the agent is ready (for an exec readiness probe)");
   std::string state_dir;
   app.add_option("--state-dir", state_dir, "where the agent keeps state (default /var/lib/zmesh/<node>)");
   app.add_option("--ca-cert", opts.ca_cert, "CA root certificate (created on first start; default <state-dir>/ca/root-cert.pem)");
@@ -346,5 +418,6 @@ int main(int argc, char** argv) {
     }
     opts.cni_state_file = state_dir + "/cni-pods.json";
   }
-  return zm::agent::RunAgent(opts, source, std::move(cluster));
+  if (opts.node_run_dir.empty()) opts.node_run_dir = "/var/run/zmesh/" + opts.node;
+  return zm::agent::RunAgent(opts, source, std::move(cluster), ready_file);
 }

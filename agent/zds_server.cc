@@ -47,11 +47,15 @@ absl::StatusOr<Fd> ZdsServer::Accept() { return listener_->Accept(); }
 
 void ZdsServer::Shutdown() { listener_->Shutdown(); }
 
-absl::StatusOr<ZtunnelPeer> ZdsServer::Adopt(Fd conn) {
+absl::StatusOr<ZtunnelPeer> ZdsServer::Adopt(Fd conn, pid_t refused_pid) {
   ucred cred{};
   socklen_t len = sizeof(cred);
   if (::getsockopt(conn.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return ErrnoError("getsockopt(SO_PEERCRED)", "ZDS connection");
+  }
+  if (refused_pid != 0 && cred.pid == refused_pid) {
+    return absl::FailedPreconditionError(
+        StrCat("pid ", cred.pid, " is the ztunnel being replaced (draining); it gets no pods"));
   }
   ZM_RETURN_IF_ERROR(WaitReadable(conn.get(), ack_timeout_, "hello"));
   ZM_ASSIGN_OR_RETURN(zds::Datagram d, zds::RecvDatagram(conn.get()));

@@ -34,8 +34,12 @@ class ZdsServer : public ZtunnelLink {
   void Shutdown();
 
   // Adopts a freshly accepted connection: reads the Hello (deadline) and the peer's
-  // credentials. Replaces the current connection.
-  absl::StatusOr<ZtunnelPeer> Adopt(Fd conn);
+  // credentials. Replaces the current connection, unless the peer is `refused_pid` (the
+  // ztunnel being replaced in a surge upgrade, draining: it must not take the node back).
+  absl::StatusOr<ZtunnelPeer> Adopt(Fd conn, pid_t refused_pid = 0);
+  // Hands the current connection over (closing it would make its ztunnel reconnect: a stood-down
+  // agent keeps it open until it exits).
+  Fd TakeConnection() { return std::move(conn_); }
   // True when the connection is gone (peer closed, error); drops it. Non-blocking.
   bool CheckHangup();
 

@@ -328,6 +328,8 @@ json ConfigJson(const BpfState& s) {
           {"ztunnel_pid", c.ztunnel_tgid},
           {"ztunnel_cgroup_id", c.ztunnel_cgroup_id},
           {"node_netns_cookie", c.node_netns_cookie},
+          {"ztunnel_prev_pid", c.ztunnel_prev_tgid},
+          {"ztunnel_prev_cgroup_id", c.ztunnel_prev_cgroup_id},
           {"errors", s.errors}};
 }
 
@@ -343,6 +345,10 @@ std::string RenderConfig(const BpfState& s) {
   t.Add({"ztunnel-pid", c.ztunnel_tgid ? std::to_string(c.ztunnel_tgid) : "none yet"});
   t.Add({"ztunnel-cgroup-id", std::to_string(c.ztunnel_cgroup_id)});
   t.Add({"node-netns-cookie", std::to_string(c.node_netns_cookie)});
+  // The ztunnel being replaced in a surge upgrade (its sockets are still ztunnel's).
+  t.Add({"ztunnel-prev-pid",
+         c.ztunnel_prev_tgid ? std::to_string(c.ztunnel_prev_tgid) : "none"});
+  t.Add({"ztunnel-prev-cgroup-id", std::to_string(c.ztunnel_prev_cgroup_id)});
   return Errors(s) + t.Render();
 }
 

@@ -742,7 +742,7 @@ cmd_mesh_up() {
   if ! name_pid "$ST" "agent-$node" >/dev/null; then
     spawn_into "$ST" "agent-$node" "$ns" "$cg/agent" "$bin/zmesh-agent" \
       --node "$ns" "${source_args[@]}" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
-      --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 \
+      --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 --node-run-dir "$ST/$ns" \
       --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" \
       --config-socket "$ST/$ns/config.sock" "${agent_extra[@]}" >/dev/null
   fi

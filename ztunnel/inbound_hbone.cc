@@ -31,9 +31,11 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
 
  public:
   HboneConnection(Proxy& proxy, const InboundHboneOptions& options,
-                  std::shared_ptr<const PodInfo> pod, asio::ip::tcp::socket client)
+                  std::shared_ptr<LiveHboneSessions> live, std::shared_ptr<const PodInfo> pod,
+                  asio::ip::tcp::socket client)
       : proxy_(proxy),
         options_(options),
+        live_(std::move(live)),
         pod_(std::move(pod)),
         id_(proxy.NextId()),
         executor_(client.get_executor()),
@@ -95,6 +97,14 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
                          pod->DisplayName(), reason);
     });
     session->Start();
+    bool draining = false;
+    {
+      std::lock_guard lock(live_->mu);
+      std::erase_if(live_->sessions, [](const auto& w) { return w.expired(); });
+      live_->sessions.push_back(session);
+      draining = live_->draining;
+    }
+    if (draining) session->GoAway();
   }
 
   // One CONNECT stream, on the session's executor (this worker).
@@ -219,6 +229,7 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
 
   Proxy& proxy_;
   const InboundHboneOptions options_;
+  std::shared_ptr<LiveHboneSessions> live_;
   std::shared_ptr<const PodInfo> pod_;
   uint64_t id_;
   asio::any_io_executor executor_;
@@ -226,6 +237,7 @@ class HboneConnection : public std::enable_shared_from_this<HboneConnection> {
   absl::StatusOr<Endpoint> local_;
   asio::ip::tcp::socket client_;  // until the handshake takes it
   std::string peer_;
+  InFlight in_flight_{proxy_.metrics()};
 };
 
 }  // namespace
@@ -274,8 +286,25 @@ void InboundHbone::Handle(std::shared_ptr<const PodInfo> pod, asio::ip::tcp::soc
     client.close(ignored);
     return;
   }
-  std::make_shared<HboneConnection>(proxy_, options_, std::move(pod), std::move(client))
+  std::make_shared<HboneConnection>(proxy_, options_, live_, std::move(pod), std::move(client))
       ->Start((*ctx)->native_handle());
+}
+
+void InboundHbone::Drain() {
+  std::vector<std::shared_ptr<hbone::HboneServerSession>> sessions;
+  {
+    std::lock_guard lock(live_->mu);
+    live_->draining = true;
+    for (const auto& w : live_->sessions) {
+      if (auto s = w.lock()) sessions.push_back(std::move(s));
+    }
+    live_->sessions.clear();
+  }
+  for (auto& s : sessions) {
+    auto ex = s->executor();
+    asio::post(ex, [s = std::move(s)] { s->GoAway(); });
+  }
+  Log("proxy").info("drain: GOAWAY sent on {} inbound HBONE sessions", sessions.size());
 }
 
 }  // namespace zm::ztunnel

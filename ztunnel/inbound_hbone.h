@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/tls/hbone_tls.h"
 #include "common/tls/spiffe.h"
+#include "common/hbone/server_session.h"
 #include "common/hbone/session.h"
 #include "ztunnel/proxy.h"
 
@@ -44,6 +45,13 @@ struct HboneCredentialSource {
   std::function<absl::StatusOr<std::shared_ptr<const tls::Credentials>>(const tls::SpiffeId&)>
       get;
   std::function<std::vector<std::string>()> roots;
+};
+
+// The server sessions alive now, for the SIGTERM drain. Pruned as sessions end.
+struct LiveHboneSessions {
+  std::mutex mu;
+  bool draining = false;
+  std::vector<std::weak_ptr<hbone::HboneServerSession>> sessions;
 };
 
 struct InboundHboneOptions {
@@ -66,6 +74,11 @@ class InboundHbone {
     });
   }
 
+  // SIGTERM drain: every live session gets GOAWAY (its open streams finish; the peer opens
+  // new ones on a new connection, which lands on a successor's listener or is refused), and so
+  // does every session set up after this call. Thread-safe.
+  void Drain();
+
   // The pod's SPIFFE ID: spiffe://<td>/ns/<ns>/sa/<sa or "default">.
   absl::StatusOr<tls::SpiffeId> IdentityOf(const PodInfo& pod) const;
   // The pod's server context, built or rebuilt as needed.
@@ -75,6 +88,7 @@ class InboundHbone {
   Proxy& proxy_;
   HboneCredentialSource source_;
   InboundHboneOptions options_;
+  std::shared_ptr<LiveHboneSessions> live_ = std::make_shared<LiveHboneSessions>();
 };
 
 }  // namespace zm::ztunnel

@@ -4,12 +4,15 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 #include <csignal>
+#include <functional>
+#include <mutex>
 #include <iostream>
 #include <string>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/config/config_client.h"
+#include "common/base/ready_file.h"
 #include "common/http/http_server.h"
 #include "ztunnel/admin.h"
 #include "ztunnel/authorizer.h"
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
   std::string root_namespace(zm::mesh::kDefaultRootNamespace);
   std::string ca_root_cert;
   std::string ca_token_file;
+  std::string ready_file_path;
+  int drain_seconds = 20;
   app.add_option("--node", node, "Kubernetes node name")->required();
   app.add_option("--root-namespace", root_namespace,
                  "namespace whose selector-less PeerAuthentication is mesh-wide")
@@ -58,6 +63,12 @@ int main(int argc, char** argv) {
                  "agent's ZDS socket (default /var/run/zmesh/<node>/zds.sock)");
   app.add_option("--workers", workers_n, "worker threads")->check(CLI::Range(1, 256));
   app.add_option("--metrics-addr", metrics_addr, "HOST:PORT of /metrics and /healthz/ready");
+  app.add_option("--ready-file", ready_file_path,
+                 "file that exists while ztunnel is ready (for an exec readiness probe)");
+  app.add_option("--drain-seconds", drain_seconds,
+                 "on SIGTERM, how long connections in flight may take to finish")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   app.add_option("--log-format", log_format, "text|json")->check(CLI::IsMember({"text", "json"}));
@@ -104,12 +115,17 @@ int main(int argc, char** argv) {
   static constexpr const char* kConfigTask = "config-snapshot";
   readiness.AddPending(kConfigTask);
   std::vector<std::string> last_policy_warnings;  // config thread only
+  // Pods (ZDS) only once the mesh is known: a listener that joins an old ztunnel's
+  // SO_REUSEPORT group (a surge upgrade) takes connections at once and could route none.
+  std::function<void()> on_first_config;
+  std::once_flag first_config;
   zm::config::ConfigClient config(
       {.target = config_address, .node = node, .client_name = "ztunnel"},
-      [&mesh, &readiness, &authorizer,
-       &last_policy_warnings](const zm::config::ConfigClient::Update& u) {
+      [&mesh, &readiness, &authorizer, &last_policy_warnings, &on_first_config,
+       &first_config](const zm::config::ConfigClient::Update& u) {
         mesh.Update(u.snapshot);
         readiness.Done(kConfigTask);
+        std::call_once(first_config, [&] { on_first_config(); });
         auto view = mesh.Current();
         zm::Log("config").info(
             "mesh version {} ({}): {} workloads, {} services, {} peer authentications, {} "
@@ -137,32 +153,120 @@ int main(int argc, char** argv) {
   outbound.Install();
   proxy.SetMesh(&mesh);
   proxy.SetAuthorizer(&authorizer);
-  config.Start();
   ZdsClient zds(control, {.socket_path = zds_socket}, identities);
   zm::http::HttpServer http(control, AdminHandler(metrics, readiness, &certs));
-  auto port = http.Listen(*metrics_ep);
-  if (!port.ok()) {
-    zm::Log("ztunnel").critical("{}", port.status().message());
-    config.Stop();
-    workers.Stop();  // before the pools go
-    return 1;
-  }
+  // The metrics port may still be held by a predecessor that is draining on this node (a
+  // surge upgrade: both run in the node's network namespace): retry until it lets go.
+  asio::steady_timer metrics_retry(control);
+  int metrics_attempts = 0;
+  std::function<void()> listen_metrics = [&] {
+    auto port = http.Listen(*metrics_ep);
+    if (port.ok()) {
+      if (metrics_attempts > 0) {
+        zm::Log("ztunnel").info("metrics: listening on {} after {} retries",
+                                metrics_ep->ToString(), metrics_attempts);
+      }
+      return;
+    }
+    if (metrics_attempts % 30 == 0) {
+      zm::Log("ztunnel").warn("metrics: {}; retrying every second (a draining ztunnel of the "
+                              "previous version may still hold it)",
+                              port.status().message());
+    }
+    ++metrics_attempts;
+    metrics_retry.expires_after(std::chrono::seconds(1));
+    metrics_retry.async_wait([&](const asio::error_code& ec) {
+      if (!ec) listen_metrics();
+    });
+  };
+  listen_metrics();
 
-  asio::signal_set signals(control, SIGTERM, SIGINT);
-  signals.async_wait([&](const asio::error_code& ec, int sig) {
-    if (ec) return;
-    zm::Log("ztunnel").info("signal {}: closing listeners and exiting", sig);
-    zds.Stop();
+  zm::ReadyFile ready_file(ready_file_path);
+  asio::steady_timer ready_timer(control);
+  std::function<void()> poll_ready = [&] {
+    ready_file.Set(readiness.Ready());
+    ready_timer.expires_after(std::chrono::milliseconds(200));
+    ready_timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) poll_ready();
+    });
+  };
+  poll_ready();
+
+  // SIGTERM: drain (DESIGN §5). Stop accepting at once: with SO_REUSEPORT a successor's
+  // listeners in the same pod netns take every new connection, and without one new
+  // connections fail closed. Inbound HBONE sessions get GOAWAY, so peers open their next
+  // streams on a new connection. Connections in flight finish, up to --drain-seconds; a second
+  // signal ends the wait.
+  static constexpr const char* kDrainTask = "draining";
+  bool draining = false;
+  auto drain_deadline = std::chrono::steady_clock::now();
+  auto drain_start = drain_deadline;
+  asio::steady_timer drain_timer(control);
+  auto exit_now = [&] {
     config.Stop();
-    http.Stop();
-    manager.CloseAll();  // stop accepting; listeners closed, the agent's dups stay usable
+    metrics_retry.cancel();
+    ready_timer.cancel();
+    drain_timer.cancel();
     workers.Stop();
     control.stop();
-  });
+  };
+  std::function<void()> check_drained = [&] {
+    const int64_t left = metrics.InFlightConnections();
+    const auto now = std::chrono::steady_clock::now();
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - drain_start).count();
+    if (left <= 0) {
+      zm::Log("ztunnel").info("drained: no connection in flight after {} ms; exiting", ms);
+      exit_now();
+      return;
+    }
+    if (now >= drain_deadline) {
+      zm::Log("ztunnel").warn("drain deadline ({} s) reached: closing {} connections in flight",
+                              drain_seconds, left);
+      exit_now();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(100));
+    drain_timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) check_drained();
+    });
+  };
+  asio::signal_set signals(control, SIGTERM, SIGINT);
+  std::function<void(const asio::error_code&, int)> on_signal = [&](const asio::error_code& ec,
+                                                                    int sig) {
+    if (ec) return;
+    if (draining) {
+      zm::Log("ztunnel").info("signal {} while draining: exiting now ({} connections in flight)",
+                              sig, metrics.InFlightConnections());
+      exit_now();
+      return;
+    }
+    draining = true;
+    drain_start = std::chrono::steady_clock::now();
+    drain_deadline = drain_start + std::chrono::seconds(drain_seconds);
+    readiness.AddPending(kDrainTask);
+    ready_file.Set(false);
+    zds.Stop();
+    http.Stop();  // the port is free for a successor at once
+    metrics_retry.cancel();
+    manager.CloseAll();  // stop accepting: listeners closed
+    hbone.Drain();
+    zm::Log("ztunnel").info(
+        "signal {}: draining: listeners closed, {} connections in flight, waiting up to {} s",
+        sig, metrics.InFlightConnections(), drain_seconds);
+    signals.async_wait(on_signal);
+    check_drained();
+  };
+  signals.async_wait(on_signal);
 
   zm::Log("ztunnel").info("node={} zds={} workers={} metrics={}", node, zds_socket, workers.size(),
                           metrics_ep->ToString());
-  zds.Start();
+  on_first_config = [&] {
+    asio::post(control, [&] {
+      if (!draining) zds.Start();
+    });
+  };
+  config.Start();
   control.run();
   return 0;
 }

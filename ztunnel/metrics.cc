@@ -133,6 +133,10 @@ std::string Metrics::Render() const {
       "# HELP zmesh_ztunnel_workloads Workloads (pods) ztunnel has listeners for.\n"
       "# TYPE zmesh_ztunnel_workloads gauge\nzmesh_ztunnel_workloads ",
       workloads_.load(std::memory_order_relaxed), "\n");
+  out += StrCat(
+      "# HELP zmesh_ztunnel_connections_in_flight Connections accepted and not yet ended.\n"
+      "# TYPE zmesh_ztunnel_connections_in_flight gauge\nzmesh_ztunnel_connections_in_flight ",
+      in_flight_.load(std::memory_order_relaxed), "\n");
   return out;
 }
 

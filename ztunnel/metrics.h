@@ -73,6 +73,9 @@ class Metrics {
     return failures_[static_cast<size_t>(r)].load(std::memory_order_relaxed);
   }
   void SetWorkloads(int64_t n) { workloads_.store(n, std::memory_order_relaxed); }
+  // Connections accepted and not yet ended (an HBONE connection counts as one while its
+  // session lives): what the SIGTERM drain waits for (held through InFlight).
+  int64_t InFlightConnections() const { return in_flight_.load(std::memory_order_relaxed); }
   // A connection denied by AuthorizationPolicy (takes a mutex; denials are the slow path).
   void CountDenial(const DenialLabels& labels);
   uint64_t Denials(const DenialLabels& labels) const;
@@ -86,6 +89,20 @@ class Metrics {
   std::array<std::atomic<uint64_t>, static_cast<size_t>(FailureReason::kCount)> failures_{};
   std::map<DenialLabels, uint64_t> denials_;  // under mu_
   std::atomic<int64_t> workloads_{0};
+  std::atomic<int64_t> in_flight_{0};
+  friend class InFlight;
+};
+
+// Counts one connection in flight for as long as it lives (a member of each connection).
+class InFlight {
+ public:
+  explicit InFlight(Metrics& m) : n_(&m.in_flight_) { n_->fetch_add(1, std::memory_order_relaxed); }
+  ~InFlight() { n_->fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<int64_t>* n_;
 };
 
 // Named tasks that must finish before ztunnel reports ready ("zds-snapshot": the agent's

@@ -258,6 +258,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t authz_handle_ = 0;  // inbound: tracked by the authorizer until it ends
   bool revoked_ = false;
   std::weak_ptr<Relay> relay_;
+  InFlight in_flight_{proxy_.metrics()};
 };
 
 // One upstream connect attempt with its timeout (Proxy::ConnectUpstream).

@@ -1,6 +1,7 @@
 #include "ztunnel/workload_identities.h"
 
 #include <set>
+#include <thread>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
@@ -20,6 +21,17 @@ zds::Ack WorkloadIdentities::Handle(zds::Request request) {
                                       ": no valid identity: ", id.status().message())};
     }
     added.emplace(add->uid, *id);
+    // A reference for the wait (the fetch starts now), dropped below.
+    certs_.AddRef(*id);
+    const auto deadline = std::chrono::steady_clock::now() + cert_wait_;
+    while (!certs_.Get(*id).ok() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (!certs_.Get(*id).ok()) {
+      Log("identity").warn("pod {}/{}: no certificate for {} after {} ms; serving it anyway "
+                           "(inbound HBONE fails closed until it comes)",
+                           add->ns, add->name, id->ToString(), cert_wait_.count());
+    }
   }
   zds::Ack ack = inner_.Handle(std::move(request));
 
@@ -41,6 +53,7 @@ zds::Ack WorkloadIdentities::Handle(zds::Request request) {
     certs_.Release(it->second);
     it = by_uid_.erase(it);
   }
+  if (added) certs_.Release(added->second);
   return ack;
 }
 

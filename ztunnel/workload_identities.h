@@ -4,7 +4,12 @@
 // each pod that appeared and drops the one of each pod that left (Del, replace, or dropped
 // by SnapshotSent). So a certificate is prefetched when a workload appears and forgotten
 // when the last workload with that identity leaves.
+//
+// A new pod's listeners are created only once its certificate is here (or `cert_wait` has
+// passed, well within the agent's 5 s ack deadline): in a surge upgrade they join listeners of the old ztunnel with SO_REUSEPORT and take
+// connections at once, and an inbound HBONE connection without a certificate would be closed.
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -15,8 +20,12 @@ namespace zm::ztunnel {
 
 class WorkloadIdentities : public WorkloadHandler {
  public:
-  WorkloadIdentities(WorkloadManager& inner, CertManager& certs, std::string trust_domain)
-      : inner_(inner), certs_(certs), trust_domain_(std::move(trust_domain)) {}
+  WorkloadIdentities(WorkloadManager& inner, CertManager& certs, std::string trust_domain,
+                     std::chrono::milliseconds cert_wait = std::chrono::seconds(2))
+      : inner_(inner),
+        certs_(certs),
+        trust_domain_(std::move(trust_domain)),
+        cert_wait_(cert_wait) {}
   ~WorkloadIdentities() override;
 
   void OnSessionStart() override { inner_.OnSessionStart(); }
@@ -26,6 +35,7 @@ class WorkloadIdentities : public WorkloadHandler {
   WorkloadManager& inner_;
   CertManager& certs_;
   std::string trust_domain_;
+  std::chrono::milliseconds cert_wait_;
   std::map<std::string, tls::SpiffeId> by_uid_;  // pods holding a reference
 };
 

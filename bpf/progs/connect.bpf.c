@@ -7,7 +7,7 @@
 #include "helpers.bpf.h"
 
 /* True when the socket is ztunnel's own: marked and, if verification is on, made by
- * ztunnel (any pod with CAP_NET_RAW can set a mark). */
+ * ztunnel or by the ztunnel it replaces (any pod with CAP_NET_RAW can set a mark). */
 static __always_inline int zm_is_ztunnel(struct bpf_sock_addr *ctx,
 					 const struct zm_config *cfg)
 {
@@ -17,8 +17,13 @@ static __always_inline int zm_is_ztunnel(struct bpf_sock_addr *ctx,
 		return 0;
 	if (!(cfg->flags & ZM_CFG_VERIFY_ZTUNNEL))
 		return 1;
-	if ((bpf_get_current_pid_tgid() >> 32) == cfg->ztunnel_tgid ||
-	    bpf_get_current_cgroup_id() == cfg->ztunnel_cgroup_id)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	if (tgid == cfg->ztunnel_tgid || cgroup == cfg->ztunnel_cgroup_id)
+		return 1;
+	if (cfg->ztunnel_prev_tgid &&
+	    (tgid == cfg->ztunnel_prev_tgid || cgroup == cfg->ztunnel_prev_cgroup_id))
 		return 1;
 	zm_count(ZM_R_OUT_MARK_SPOOFED);
 	return 0;

@@ -344,6 +344,21 @@ SessionStats SessionBase::stats() const {
   return s;
 }
 
+void SessionBase::GoAway() {
+  if (closed_ || !started_) return;
+  int rv = nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                                 nghttp2_session_get_last_proc_stream_id(session_),
+                                 NGHTTP2_NO_ERROR, nullptr, 0);
+  if (rv != 0) {
+    Close(StrCat("GOAWAY: ", nghttp2_strerror(rv)));
+    return;
+  }
+  Log("hbone").debug("conn={} GOAWAY sent ({} streams still open)", id_, streams_.size());
+  // With no stream left, nghttp2 wants neither to read nor to write once the frame is out, and
+  // SendPending closes the session.
+  SendPending();
+}
+
 void SessionBase::Close(std::string reason) {
   if (closed_) return;
   closed_ = true;

@@ -145,6 +145,10 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   void Start();
   // Closes the session now: streams are reset, OnClosed runs.
   void Close(std::string reason);
+  // A graceful end (ztunnel's SIGTERM drain): GOAWAY naming the last stream processed, so the
+  // peer opens no new stream on this session; open streams finish, then it closes by itself.
+  // Call on the executor.
+  void GoAway();
   // Runs once when the session is closed (by either side, error or timeout).
   void SetOnClosed(std::function<void(const std::string& reason)> cb);
 

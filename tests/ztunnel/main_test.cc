@@ -107,49 +107,66 @@ class ZtunnelProcessTest : public ::testing::Test {
   pid_t pid_ = -1;
 };
 
-// Ready only once both the ZDS snapshot and the first mesh configuration arrived: before the
-// mesh is known, outbound and inbound plaintext fail closed.
-TEST_F(ZtunnelProcessTest, ReadyAfterSnapshotAndConfigAndExitsCleanlyOnSigterm) {
+// Ready only once the first mesh configuration and then the ZDS snapshot arrived. ztunnel asks
+// the agent for pods (ZDS) only once it knows the mesh: a pod's listeners may take connections
+// as soon as they exist (SO_REUSEPORT beside a draining ztunnel), and without the mesh every
+// connection would fail closed. The readiness file follows /healthz/ready; SIGTERM with
+// nothing in flight exits at once.
+TEST_F(ZtunnelProcessTest, ReadyAfterConfigThenSnapshotAndExitsCleanlyOnSigterm) {
   config::ConfigServer config;
   auto uds = ca::UdsGrpcServer::Start(dir_ + "/config.sock", {config.service()});
   ASSERT_TRUE(uds.ok()) << uds.status();
+  const std::string ready_file = dir_ + "/ready";
   Spawn({"--node", "n1", "--zds-socket", dir_ + "/zds.sock", "--metrics-addr",
          "127.0.0.1:" + std::to_string(port_), "--workers", "1", "--log-level", "debug",
          "--config-address", "unix:" + dir_ + "/config.sock", "--ca-address",
-         "unix:" + dir_ + "/ca.sock"});
-  ASSERT_TRUE(agent_->AcceptHello()) << Log();
+         "unix:" + dir_ + "/ca.sock", "--ready-file", ready_file});
+  ASSERT_TRUE(WaitFor([&] { return Get("/healthz/ready").starts_with("HTTP/1.1 503 "); }))
+      << Log();
   std::string r = Get("/healthz/ready");
-  EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
   EXPECT_THAT(r, HasSubstr("zds-snapshot"));
   EXPECT_THAT(r, HasSubstr("config-snapshot"));
+  EXPECT_FALSE(agent_->AcceptHello()) << "ztunnel asked for pods before it knew the mesh";
+
+  config.Publish(std::make_shared<mesh::Snapshot>());
+  ASSERT_TRUE(agent_->AcceptHello()) << Log();
+  r = Get("/healthz/ready");
+  EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
+  EXPECT_THAT(r, HasSubstr("zds-snapshot"));
+  EXPECT_THAT(r, Not(HasSubstr("config-snapshot")));
+  EXPECT_FALSE(std::filesystem::exists(ready_file));
 
   auto ack = agent_->Request(zds::SnapshotSent{});
   ASSERT_TRUE(ack.ok()) << ack.status();
   EXPECT_EQ(ack->error, "");
-  r = Get("/healthz/ready");
-  EXPECT_THAT(r, StartsWith("HTTP/1.1 503 ")) << Log();
-  EXPECT_THAT(r, HasSubstr("config-snapshot"));
-  EXPECT_THAT(r, Not(HasSubstr("zds-snapshot")));
-
-  config.Publish(std::make_shared<mesh::Snapshot>());
   EXPECT_TRUE(WaitFor([&] { return Get("/healthz/ready").starts_with("HTTP/1.1 200 OK"); }))
       << Log();
+  EXPECT_TRUE(WaitFor([&] { return std::filesystem::exists(ready_file); }));
   EXPECT_THAT(Get("/metrics"), HasSubstr("zmesh_ztunnel_workloads 0\n"));
+  EXPECT_THAT(Get("/metrics"), HasSubstr("zmesh_ztunnel_connections_in_flight 0\n"));
   EXPECT_THAT(Get("/nope"), StartsWith("HTTP/1.1 404 "));
 
   ASSERT_EQ(::kill(pid_, SIGTERM), 0);
   EXPECT_EQ(WaitExit(), 0) << Log();
   EXPECT_THAT(Log(), HasSubstr("zds: connected to the agent"));
+  EXPECT_THAT(Log(), HasSubstr("drained: no connection in flight"));
+  EXPECT_FALSE(std::filesystem::exists(ready_file));
   config.Shutdown();
 }
 
 TEST_F(ZtunnelProcessTest, JsonLogs) {
+  config::ConfigServer config;
+  auto uds = ca::UdsGrpcServer::Start(dir_ + "/config.sock", {config.service()});
+  ASSERT_TRUE(uds.ok()) << uds.status();
+  config.Publish(std::make_shared<mesh::Snapshot>());
   Spawn({"--node", "n1", "--zds-socket", dir_ + "/zds.sock", "--metrics-addr",
-         "127.0.0.1:" + std::to_string(port_), "--log-format", "json"});
+         "127.0.0.1:" + std::to_string(port_), "--log-format", "json", "--config-address",
+         "unix:" + dir_ + "/config.sock"});
   ASSERT_TRUE(agent_->AcceptHello()) << Log();
   ASSERT_EQ(::kill(pid_, SIGINT), 0);
   EXPECT_EQ(WaitExit(), 0) << Log();
   EXPECT_THAT(Log(), HasSubstr("\"scope\":\"zds\""));
+  config.Shutdown();
 }
 
 TEST_F(ZtunnelProcessTest, MissingNodeIsAUsageError) {

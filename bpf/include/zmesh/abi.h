@@ -15,7 +15,7 @@
 
 #include <linux/types.h>
 
-#define ZM_ABI_VERSION 1
+#define ZM_ABI_VERSION 2
 
 /* Socket marks. ztunnel's own sockets carry ZM_MARK_ZTUNNEL; its delivery to the app (from
  * the client's IP, IP_TRANSPARENT) carries ZM_MARK_DELIVERY. Both match under ZM_MARK_MASK. */
@@ -75,7 +75,7 @@ enum zm_reason { ZM_REASONS(ZM_REASON_ENUM_ENTRY) ZM_R_MAX };
 #undef ZM_REASON_ENUM_ENTRY
 
 /* zm_config flags. */
-#define ZM_CFG_VERIFY_ZTUNNEL 0x1 /* a marked socket counts only if ztunnel's tgid or cgroup */
+#define ZM_CFG_VERIFY_ZTUNNEL 0x1 /* a marked socket counts only if a ztunnel's tgid or cgroup */
 
 /* zm_config[0]: written by the agent, read by every program. */
 struct zm_config {
@@ -87,6 +87,11 @@ struct zm_config {
 	__u32 ztunnel_tgid;
 	__u64 ztunnel_cgroup_id;
 	__u64 node_netns_cookie;
+	/* The ztunnel being replaced (a surge upgrade: old and new overlap with SO_REUSEPORT
+	 * while the old one drains); 0 when none. Its sockets count as ztunnel's too. */
+	__u32 ztunnel_prev_tgid;
+	__u32 pad;
+	__u64 ztunnel_prev_cgroup_id;
 };
 
 /* zm_meta[0]: the upgrade gate. */
@@ -174,7 +179,7 @@ struct zm_listener_key {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct zm_config) == 40, "zm_config layout");
+static_assert(sizeof(struct zm_config) == 56, "zm_config layout");
 static_assert(sizeof(struct zm_meta) == 48, "zm_meta layout");
 static_assert(sizeof(struct zm_addr) == 16, "zm_addr layout");
 static_assert(sizeof(struct zm_netns_val) == 32, "zm_netns_val layout");
