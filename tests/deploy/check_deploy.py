@@ -201,6 +201,15 @@ def check_probe(c, host, port, path, what):
           f"{what}: readiness probe {probe} is not http://{host}:{port}{path}")
 
 
+def check_ready_file_probe(c, what):
+    """An exec probe on the file the binary keeps while ready (--ready-file)."""
+    ready = arg_value(c, "--ready-file")
+    check(bool(ready), f"{what}: no --ready-file")
+    cmd = c.get("readinessProbe", {}).get("exec", {}).get("command")
+    check(cmd == ["test", "-f", ready], f"{what}: readiness probe {cmd} is not `test -f {ready}`")
+    return ready
+
+
 def check_node(objs, src):
     ds = find(objs, "DaemonSet", "zmesh-node")
     if not ds:
@@ -217,10 +226,10 @@ def check_node(objs, src):
     check(spec.get("automountServiceAccountToken") is False, f"{w}: automounts an API token")
     grace = spec.get("terminationGracePeriodSeconds")
     check(grace is not None and 0 < grace <= 60, f"{w}: terminationGracePeriodSeconds {grace}")
-    # maxSurge would start a second agent and ztunnel in the same host netns (see the comment
-    # in deploy/base/zmesh-node.yaml): not until they can hand over.
+    # Surge: the new pod's agent takes the node over and its ztunnel overlaps the old one
+    # (ARCHITECTURE.md "Upgrades"), so a node never goes without a ready pair.
     check(ds["spec"].get("updateStrategy") == {"type": "RollingUpdate", "rollingUpdate":
-                                               {"maxSurge": 0, "maxUnavailable": 1}},
+                                               {"maxSurge": 1, "maxUnavailable": 0}},
           f"{w}: updateStrategy {ds['spec'].get('updateStrategy')}")
     names = [c["name"] for c in spec["containers"]]
     check(names == ["agent", "ztunnel"], f"{w}: containers {names}, want agent and ztunnel")
@@ -236,18 +245,15 @@ def check_node(objs, src):
     for c in spec.get("initContainers", []):
         check(not caps.get(c["name"]), f"{w}: init container {c['name']} adds capabilities")
 
-    # Probes where the binaries serve them (their defaults, unless the manifest moves them).
-    admin = arg_value(agent, "--admin-addr") or source_default(
-        src, "agent/main.cc", r'"--admin-addr".*?default_str\("([^"]+)"\)', "--admin-addr's default")
-    metrics = arg_value(zt, "--metrics-addr") or source_default(
-        src, "ztunnel/main.cc", r'metrics_addr = "([^"]+)"', "--metrics-addr's default")
-    for c, addr, handler in ((agent, admin, "agent/admin.cc"), (zt, metrics, "ztunnel/admin.cc")):
-        if not addr:
-            continue
-        host, port = addr.rsplit(":", 1)
-        check('"/healthz/ready"' in open(os.path.join(src, handler)).read(),
-              f"{handler} serves no /healthz/ready")
-        check_probe(c, host, int(port), "/healthz/ready", f"{w} container {c['name']}")
+    # Readiness: each container's own file (both pods of a surge share the node's 127.0.0.1).
+    for c in (agent, zt):
+        flag = "--ready-file"
+        check(f'"{flag}"' in open(os.path.join(src, f"{'agent' if c is agent else 'ztunnel'}/main.cc")).read(),
+              f"{c['name']}: the binary has no {flag}")
+        check_ready_file_probe(c, f"{w} container {c['name']}")
+    drain = arg_value(zt, "--drain-seconds")
+    check(drain is not None and grace is not None and 0 < int(drain) < grace,
+          f"{w}: ztunnel --drain-seconds={drain} does not end within the grace period {grace}")
 
     for c in (agent, zt):
         env = {e["name"]: e for e in c.get("env", [])}
@@ -263,12 +269,32 @@ def check_node(objs, src):
 
     ah, zh = host_path_mounts(agent), host_path_mounts(zt)
     for p in ("/sys/fs/bpf", "/sys/fs/cgroup", "/proc", "/var/run/netns", "/opt/cni/bin",
-              "/etc/cni/net.d", "/var/run/zmesh"):
+              "/etc/cni/net.d", "/var/run/zmesh", "/var/lib/zmesh"):
         check(p in ah, f"{w}: the agent does not mount the host's {p}")
-    check(set(zh) == {"/var/run/zmesh"}, f"{w}: ztunnel mounts host paths {sorted(zh)}, "
-          "want only /var/run/zmesh (DESIGN §1)")
-    check(ah.get("/var/run/zmesh") == zh.get("/var/run/zmesh") == "/var/run/zmesh",
-          f"{w}: agent and ztunnel do not share /var/run/zmesh at the default socket paths")
+    check(not zh, f"{w}: ztunnel mounts host paths {sorted(zh)}, want none (DESIGN §1)")
+    check(ah.get("/var/run/zmesh") == "/var/run/zmesh", f"{w}: the host's /var/run/zmesh is "
+          f"at {ah.get('/var/run/zmesh')}, zmesh-cni's default is /var/run/zmesh/<node>/cni.sock")
+    run_dir = arg_value(agent, "--node-run-dir")
+    check(run_dir == "/var/run/zmesh/$(NODE_NAME)",
+          f"{w}: the node lease --node-run-dir={run_dir} is not on the host's /var/run/zmesh/<node>")
+
+    # Agent <-> ztunnel sockets and the readiness files: one emptyDir of the pod, at the same
+    # path in both containers, so a ztunnel never reaches the other pod's agent in a surge.
+    def empty_dir_mounts(c):
+        return {n: m["mountPath"] for n, m in mounts_of(c).items() if "emptyDir" in vols.get(n, {})}
+
+    shared = {n: p for n, p in empty_dir_mounts(agent).items() if empty_dir_mounts(zt).get(n) == p}
+    check(len(shared) == 1, f"{w}: agent and ztunnel share no emptyDir at one path ({shared})")
+    pod_dir = next(iter(shared.values()), "?")
+    pairs = ((arg_value(agent, "--zds-socket"), arg_value(zt, "--zds-socket"), "ZDS"),
+             (arg_value(agent, "--config-socket"),
+              (arg_value(zt, "--config-address") or "").removeprefix("unix:"), "config stream"))
+    for a, z, what in pairs:
+        check(a is not None and a == z and a.startswith(pod_dir + "/"),
+              f"{w}: {what} socket: agent {a}, ztunnel {z}, want one path under {pod_dir}")
+    for c in (agent, zt):
+        check((arg_value(c, "--ready-file") or "").startswith(pod_dir + "/"),
+              f"{w}: {c['name']}'s --ready-file is not in the pod's own {pod_dir}")
     check(ah.get("/sys/fs/bpf") == "/sys/fs/bpf", f"{w}: bpffs not at /sys/fs/bpf (zmeshctl's default)")
     pin_root = arg_value(agent, "--pin-root") or "/sys/fs/bpf/zmesh"
     check(pin_root.startswith("/sys/fs/bpf/"), f"{w}: --pin-root {pin_root} is not on the host bpffs")
@@ -486,12 +512,11 @@ def check_doc(doc, src, full, waypoint_ns_objs, outdir):
                   if o["kind"] == "Deployment" for v in pod_spec(o).get("volumes", [])),
               f"docs/install.md: the waypoint mounts no ConfigMap {m.group(1)}")
     # Ports and paths the prose gives.
-    for m in re.finditer(r"127\.0\.0\.1:(\d+)(/healthz/ready)", doc):
-        port = int(m.group(1))
-        check(any(c.get("readinessProbe", {}).get("httpGet", {}).get("port") == port
+    for m in re.finditer(r"(/var/run/zmesh-pod/[a-z-]+-ready)", doc):
+        check(any(arg_value(c, "--ready-file") == m.group(1)
                   for o in full if o["kind"] == "DaemonSet" for c in containers(pod_spec(o))),
-              f"docs/install.md: no readiness probe on 127.0.0.1:{port}")
-    for phrase in ("zmesh.io/dataplane-mode=ambient", "zmesh-agent uninstall", "maxUnavailable: 1",
+              f"docs/install.md: no container keeps the readiness file {m.group(1)}")
+    for phrase in ("zmesh.io/dataplane-mode=ambient", "zmesh-agent uninstall", "maxSurge: 1",
                    "--default-policy=zero-trust"):
         check(phrase in doc, f"docs/install.md does not say {phrase!r}")
     # The YAML blocks: to a dry run; the waypoint overlay: where the doc writes it.
