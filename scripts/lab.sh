@@ -14,7 +14,10 @@
 #   lab.sh pid PREFIX NAME                         print the pid of NAME if it is alive (else exit 1)
 #   lab.sh mesh-up PREFIX NODE                     start (what is missing of) agent + ztunnel, wait ready
 #                                                  (ZMESH_AGENT_KUBECONFIG=FILE: the agent in cluster
-#                                                  mode on that API server instead of the manifests)
+#                                                  mode on that API server instead of the manifests;
+#                                                  ZMESH_INSTANCE=NAME: a second pair, agent-NODE-NAME
+#                                                  and ztunnel-NODE-NAME with sockets of their own, as
+#                                                  the new pod of a surge upgrade)
 #   lab.sh mesh-down PREFIX NODE [agent|ztunnel|all]
 #   lab.sh label PREFIX NAMESPACE on|off           add/remove zmesh.io/dataplane-mode=ambient
 #   lab.sh annotate PREFIX POD KEY=VALUE|KEY-      set/remove a pod annotation
@@ -709,6 +712,8 @@ mesh_alive_or_fail() { # ST NODE: both processes still running (stop waiting ear
   name_pid "$1" "agent-$2" >/dev/null && name_pid "$1" "ztunnel-$2" >/dev/null
 }
 
+ready_files() { [[ -f $1/agent-ready && -f $1/ztunnel-ready ]]; } # SOCKET_DIR
+
 show_logs() {
   local f
   for f in "$@"; do
@@ -731,7 +736,21 @@ cmd_mesh_up() {
   ensure_bpffs
   cg=$(cat "$ST/cgroup2")/$prefix-$node
   ns=$prefix-$node
-  mkdir -p "$ST/$ns"
+  # The pair's name and its own socket directory (a second pair: the new pod of a surge
+  # upgrade, whose agent<->ztunnel sockets live in the pod's own emptyDir in deploy/). The node
+  # lease, the CNI socket and the state stay the node's.
+  # Its processes get cgroups of their own (another pod's containers): the capture must tell
+  # both ztunnels apart from the pods by pid and cgroup.
+  local id=$node sock=$ST/$ns acg=$cg/agent zcg=$cg/ztunnel
+  if [[ -n ${ZMESH_INSTANCE:-} ]]; then
+    [[ $ZMESH_INSTANCE =~ $NAME_RE ]] || die "ZMESH_INSTANCE must match $NAME_RE"
+    id=$node-$ZMESH_INSTANCE
+    sock=$ST/$ns/$ZMESH_INSTANCE
+    acg=$cg/agent-$ZMESH_INSTANCE
+    zcg=$cg/ztunnel-$ZMESH_INSTANCE
+    mkdir -p "$acg" "$zcg"
+  fi
+  mkdir -p "$sock"
   local -a agent_extra=() zt_extra=()
   read -ra agent_extra <<<"${ZMESH_AGENT_EXTRA_ARGS:-}"
   read -ra zt_extra <<<"${ZTUNNEL_EXTRA_ARGS:-}"
@@ -739,32 +758,35 @@ cmd_mesh_up() {
   if [[ -n ${ZMESH_AGENT_KUBECONFIG:-} ]]; then
     source_args=(--kubeconfig "$ZMESH_AGENT_KUBECONFIG" --cni-socket "$ST/$ns/cni.sock")
   fi
-  if ! name_pid "$ST" "agent-$node" >/dev/null; then
-    spawn_into "$ST" "agent-$node" "$ns" "$cg/agent" "$bin/zmesh-agent" \
+  if ! name_pid "$ST" "agent-$id" >/dev/null; then
+    spawn_into "$ST" "agent-$id" "$ns" "$acg" "$bin/zmesh-agent" \
       --node "$ns" "${source_args[@]}" --cgroup-root "$cg" --pin-root "$PIN_ROOT" \
-      --zds-socket "$ST/$ns/zds.sock" --admin-addr 127.0.0.1:15030 --node-run-dir "$ST/$ns" \
-      --state-dir "$ST/$ns/state" --ca-socket "$ST/$ns/ca.sock" \
-      --config-socket "$ST/$ns/config.sock" "${agent_extra[@]}" >/dev/null
+      --zds-socket "$sock/zds.sock" --admin-addr 127.0.0.1:15030 --node-run-dir "$ST/$ns" \
+      --state-dir "$ST/$ns/state" --ca-socket "$sock/ca.sock" \
+      --config-socket "$sock/config.sock" --ready-file "$sock/agent-ready" \
+      "${agent_extra[@]}" >/dev/null
   fi
-  if ! name_pid "$ST" "ztunnel-$node" >/dev/null; then
-    spawn_into "$ST" "ztunnel-$node" "$ns" "$cg/ztunnel" "$bin/ztunnel" \
-      --node "$ns" --zds-socket "$ST/$ns/zds.sock" --metrics-addr 127.0.0.1:15020 --workers 2 \
-      --ca-address "unix:$ST/$ns/ca.sock" --config-address "unix:$ST/$ns/config.sock" \
-      "${zt_extra[@]}" >/dev/null
+  if ! name_pid "$ST" "ztunnel-$id" >/dev/null; then
+    spawn_into "$ST" "ztunnel-$id" "$ns" "$zcg" "$bin/ztunnel" \
+      --node "$ns" --zds-socket "$sock/zds.sock" --metrics-addr 127.0.0.1:15020 --workers 2 \
+      --ca-address "unix:$sock/ca.sock" --config-address "unix:$sock/config.sock" \
+      --ready-file "$sock/ztunnel-ready" "${zt_extra[@]}" >/dev/null
   fi
   local end=$(($(now_ms) + 20000))
-  until mesh_ready "$ns"; do
-    if ! mesh_alive_or_fail "$ST" "$node"; then
-      show_logs "$ST/logs/agent-$node.log" "$ST/logs/ztunnel-$node.log"
+  # Each process's own readiness file (both pairs of a surge share the node's 127.0.0.1); the
+  # node's pair must also answer on its HTTP ports.
+  until ready_files "$sock" && { [[ -n ${ZMESH_INSTANCE:-} ]] || mesh_ready "$ns"; }; do
+    if ! mesh_alive_or_fail "$ST" "$id"; then
+      show_logs "$ST/logs/agent-$id.log" "$ST/logs/ztunnel-$id.log"
       die "mesh on $node: a process exited before becoming ready"
     fi
     if (($(now_ms) >= end)); then
-      show_logs "$ST/logs/agent-$node.log" "$ST/logs/ztunnel-$node.log"
+      show_logs "$ST/logs/agent-$id.log" "$ST/logs/ztunnel-$id.log"
       die "mesh on $node not ready within 20 s"
     fi
     sleep 0.1
   done
-  note "mesh on $prefix-$node is ready (agent pid $(name_pid "$ST" "agent-$node"), ztunnel pid $(name_pid "$ST" "ztunnel-$node"))"
+  note "mesh on $prefix-$node is ready (agent pid $(name_pid "$ST" "agent-$id"), ztunnel pid $(name_pid "$ST" "ztunnel-$id"))"
 }
 
 cmd_mesh_down() {

@@ -9,6 +9,7 @@
 #   - CHECK reports;
 #   - with the agent down, ADD and CHECK fail (CNI error code 11) and DEL still succeeds;
 #   - a restarted agent keeps the pod enrolled (its netns is known only from the ADD);
+#   - a surge upgrade's new agent takes the node over and keeps the pod enrolled;
 #   - DEL un-enrolls before it returns.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/cluster_lib.sh"
@@ -125,7 +126,27 @@ pod_listed demo/web || fail "demo/web is not enrolled after the agent restarted"
 cni CHECK demo web "$WEB_UID" c1 web >/dev/null || fail "CHECK of demo/web failed after the restart"
 say "ok: the restarted agent kept demo/web"
 
-# 6. DEL un-enrolls before it returns.
+# 6. A surge upgrade in cluster mode: a second pair (sockets of its own, the node's lease, state
+# and CNI socket) takes the node over. demo/web, whose netns the agents know only from its ADD,
+# stays captured; the old agent stands down; zmesh-cni now reaches the new agent.
+ZMESH_INSTANCE=new lab mesh-up "$PREFIX" node1 || fail "the new pair did not become ready"
+new_log=$LAB_STATE/logs/agent-node1-new.log
+assert_ge 1 "$(log_count "$new_log" "adopted demo/web from pinned state")" "the new agent adopted demo/web"
+assert_ge 1 "$(log_count "$agent_log" "stood down")" "the old agent stood down"
+pod_listed demo/web || fail "demo/web lost its capture in the handover"
+checks_before=$(log_count "$new_log" "CNI check demo/web container c1")
+cni CHECK demo web "$WEB_UID" c1 web >/dev/null || fail "CHECK of demo/web failed after the handover"
+assert_eq $((checks_before + 1)) "$(log_count "$new_log" "CNI check demo/web container c1")" \
+  "the new agent answered the CHECK"
+lab mesh-down "$PREFIX" node1 all
+wait_for 10 proc_gone agent-node1
+wait_for 30 proc_gone ztunnel-node1
+before=$(log_count "$LAB_STATE/logs/ztunnel-node1-new.log" dir=outbound "dst=$POD_SERVER_IP:8080" via=hbone result=ok)
+body=$(in_sandbox web curl -sS --max-time 5 "http://$POD_SERVER_IP:8080/") || fail "curl from demo/web after the handover failed: $body"
+wait_log_line "$before" 10 "$LAB_STATE/logs/ztunnel-node1-new.log" dir=outbound "dst=$POD_SERVER_IP:8080" via=hbone result=ok
+say "ok: the new pair serves the node; demo/web kept its capture"
+
+# 7. DEL un-enrolls before it returns.
 cni DEL demo web "$WEB_UID" c1 web >/dev/null || fail "DEL of demo/web failed"
 pod_not_listed demo/web || fail "demo/web still in the maps after DEL returned"
 expect "demo/web status pending again" status_is demo/web pending

@@ -4,7 +4,8 @@
 # same ports. The new agent takes the node lease (the old one stands down), the new ztunnel
 # joins the SO_REUSEPORT groups in every pod and gets the pods, and only then are both ready.
 # Then the old pair gets SIGTERM: the old ztunnel stops accepting and drains.
-# Throughout: a long-lived connection opened before the upgrade keeps working until it ends,
+# Old and new processes are in different cgroups, so zm_config's previous-ztunnel entry is what
+# keeps the old ztunnel's upstream connects uncaptured. Throughout: a long-lived connection opened before the upgrade keeps working until it ends,
 # and loops of short connections (outbound over HBONE, plaintext inbound) see no failure.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 standard_start
@@ -43,23 +44,11 @@ fails() { grep -c '^fail ' "$LAB_STATE/logs/$1.log" 2>/dev/null || true; }
 both_progress() { (($(oks loop-hbone) >= $1 && $(oks loop-plain) >= $1)); }
 wait_for 15 both_progress 5
 
-# The new pair. Same node, same node lease directory, same ports; sockets of their own.
-NEW=$LAB_STATE/$NODE/new
-mkdir -p "$NEW"
-cg=$(cat "$LAB_STATE/cgroup2")/$NODE
-lab spawn "$PREFIX" node1 agent-new -- "$ZMESH_BIN/zmesh-agent" --node "$NODE" \
-  --manifests "$LAB_STATE/manifests" --cgroup-root "$cg" --pin-root "$LAB_PIN_ROOT" \
-  --zds-socket "$NEW/zds.sock" --admin-addr 127.0.0.1:15030 --node-run-dir "$LAB_STATE/$NODE" \
-  --state-dir "$LAB_STATE/$NODE/state" --ca-socket "$NEW/ca.sock" \
-  --config-socket "$NEW/config.sock" --ready-file "$NEW/agent-ready" >/dev/null
-lab spawn "$PREFIX" node1 ztunnel-new -- "$ZMESH_BIN/ztunnel" --node "$NODE" \
-  --zds-socket "$NEW/zds.sock" --metrics-addr 127.0.0.1:15020 --workers 2 \
-  --ca-address "unix:$NEW/ca.sock" --config-address "unix:$NEW/config.sock" \
-  --ready-file "$NEW/ztunnel-ready" >/dev/null
-new_ready() { [[ -f $NEW/agent-ready && -f $NEW/ztunnel-ready ]]; }
-wait_for 30 new_ready
-new_agent=$(lab pid "$PREFIX" agent-new)
-new_zt=$(lab pid "$PREFIX" ztunnel-new)
+# The new pair (lab.sh mesh-up with ZMESH_INSTANCE): same node, node lease, state and ports;
+# sockets and cgroups of its own. mesh-up returns once both readiness files exist.
+ZMESH_INSTANCE=new lab mesh-up "$PREFIX" node1 || fail "the new pair did not become ready"
+new_agent=$(lab pid "$PREFIX" agent-node1-new)
+new_zt=$(lab pid "$PREFIX" ztunnel-node1-new)
 say "new pair ready: agent $new_agent, ztunnel $new_zt (old: agent $old_agent, ztunnel $old_zt)"
 
 old_agent_log=$LAB_STATE/logs/agent-node1.log
@@ -117,7 +106,7 @@ for l in loop-hbone loop-plain; do
   grep '^fail ' "$LAB_STATE/logs/$l.log" | head -n 5 || true
   assert_eq 0 "$(fails $l)" "failed connections ($l)"
 done
-new_zt_log=$LAB_STATE/logs/ztunnel-new.log
+new_zt_log=$LAB_STATE/logs/ztunnel-node1-new.log
 assert_ge 1 "$(log_count "$new_zt_log" dir=outbound "dst=$POD_SERVER_IP:8080")" \
   "the new ztunnel carried outbound connections"
 assert_ge 1 "$(log_count "$new_zt_log" dir=inbound "dst=$POD_SERVER_IP:8080")" \
