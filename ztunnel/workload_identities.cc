@@ -23,13 +23,17 @@ zds::Ack WorkloadIdentities::Handle(zds::Request request) {
     added.emplace(add->uid, *id);
     // A reference for the wait (the fetch starts now), dropped below.
     certs_.AddRef(*id);
-    const auto deadline = std::chrono::steady_clock::now() + cert_wait_;
+    const auto now = std::chrono::steady_clock::now();
+    const auto deadline = now + (now < skip_waits_until_ ? std::chrono::milliseconds(0) : cert_wait_);
     while (!certs_.Get(*id).ok() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (!certs_.Get(*id).ok()) {
+    if (!certs_.Get(*id).ok() && now >= skip_waits_until_) {
+      // The CA is slow or down: do not hold every other pod's Add for it.
+      skip_waits_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
       Log("identity").warn("pod {}/{}: no certificate for {} after {} ms; serving it anyway "
-                           "(inbound HBONE fails closed until it comes)",
+                           "(inbound HBONE fails closed until it comes), and not waiting for "
+                           "certificates in the next 30 s",
                            add->ns, add->name, id->ToString(), cert_wait_.count());
     }
   }

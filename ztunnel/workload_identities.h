@@ -36,6 +36,7 @@ class WorkloadIdentities : public WorkloadHandler {
   CertManager& certs_;
   std::string trust_domain_;
   std::chrono::milliseconds cert_wait_;
+  std::chrono::steady_clock::time_point skip_waits_until_{};  // after a wait timed out
   std::map<std::string, tls::SpiffeId> by_uid_;  // pods holding a reference
 };
 
