@@ -11,7 +11,6 @@
 #include <filesystem>
 
 #include "common/base/clock.h"
-#include "common/base/netns.h"
 #include "common/tls/ca.h"
 #include "common/tls/csr.h"
 #include "tests/ztunnel/test_helpers.h"
@@ -46,17 +45,6 @@ struct Ztunnel {
   }
 };
 
-int ConnectIn(int netns, uint16_t port) {
-  int err = -1;
-  absl::Status st = RunInNetns(netns, [&]() -> absl::Status {
-    Fd c = Connect4(port);
-    err = c ? 0 : errno;
-    return absl::OkStatus();
-  });
-  EXPECT_TRUE(st.ok()) << st;
-  return err;
-}
-
 TEST(HandoverTest, ASecondZtunnelJoinsThePodsListenersAndKeepsThePodReachable) {
   if (!IsRoot()) GTEST_SKIP() << "needs root: creates network namespaces and sets SO_MARK";
   auto ns = NewNetns();
@@ -68,14 +56,14 @@ TEST(HandoverTest, ASecondZtunnelJoinsThePodsListenersAndKeepsThePodReachable) {
   zds::Ack ack = new_zt.Add(new_zt.manager, "u1", ns->get());
   ASSERT_EQ(ack.error, "");
   ASSERT_EQ(ack.listeners.size(), 1u);
-  for (uint16_t port : {15001, 15006, 15008}) EXPECT_EQ(ConnectIn(ns->get(), port), 0) << port;
+  for (uint16_t port : {15001, 15006, 15008}) EXPECT_EQ(ConnectInNetns(ns->get(), port), 0) << port;
 
   old_zt->manager.CloseAll();  // the old one drains: its listeners are gone
   old_zt.reset();
-  for (uint16_t port : {15001, 15006, 15008}) EXPECT_EQ(ConnectIn(ns->get(), port), 0) << port;
+  for (uint16_t port : {15001, 15006, 15008}) EXPECT_EQ(ConnectInNetns(ns->get(), port), 0) << port;
 
   new_zt.manager.CloseAll();
-  EXPECT_EQ(ConnectIn(ns->get(), 15001), ECONNREFUSED);  // nobody left: fail closed
+  EXPECT_EQ(ConnectInNetns(ns->get(), 15001), ECONNREFUSED);  // nobody left: fail closed
 }
 
 // A CA behind a switch.

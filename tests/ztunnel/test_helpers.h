@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "common/base/fd.h"
+#include "common/base/netns.h"
 #include "common/base/status.h"
 
 namespace zm::ztunnel::testing {
@@ -156,6 +157,17 @@ inline absl::StatusOr<Fd> NewNetns() {
   });
   t.join();
   return result;
+}
+
+// Connects to 127.0.0.1:port inside `netns`; 0 on success, else errno.
+inline int ConnectInNetns(int netns, uint16_t port) {
+  int err = -1;
+  absl::Status st = RunInNetns(netns, [&]() -> absl::Status {
+    Fd c = Connect4(port);
+    err = c ? 0 : errno;
+    return absl::OkStatus();
+  });
+  return st.ok() ? err : -1;
 }
 
 }  // namespace zm::ztunnel::testing

@@ -196,17 +196,7 @@ class WorkloadTest : public ZdsTestBase {
     workers_.Stop();
   }
 
-  // Connects to 127.0.0.1:port inside `netns`; 0 on success, else errno.
-  static int ConnectIn(int netns, uint16_t port) {
-    int err = -1;
-    absl::Status st = RunInNetns(netns, [&]() -> absl::Status {
-      Fd c = Connect4(port);
-      err = c ? 0 : errno;
-      return absl::OkStatus();
-    });
-    EXPECT_TRUE(st.ok()) << st;
-    return err;
-  }
+  static int ConnectIn(int netns, uint16_t port) { return ConnectInNetns(netns, port); }
 
   static uint64_t Inode(int fd) {
     struct stat st {};
