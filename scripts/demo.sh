@@ -327,6 +327,38 @@ run "$ZMESH_BIN/zmeshctl" explain --manifests "$STATE/manifests" --to demo/api -
   die "zmeshctl explain --layer l7"
 ok "no token: 403; valid token: 200; tampered token: 401; /admin: 403 by demo/deny-admin"
 
+step "Upgrade node2's agent and ztunnel without dropping a connection" \
+  "As the DaemonSet's surge does: a new pair starts beside the old one. The new agent takes the node" \
+  "lease (the old one stands down), the new ztunnel opens its listeners in every pod next to the old" \
+  "ones (SO_REUSEPORT). Then the old pair gets SIGTERM: its ztunnel stops accepting and drains." \
+  "Meanwhile client (node1) calls server (node2) in a loop."
+loop_stop=$STATE/stop-upgrade-loop
+# shellcheck disable=SC2016
+"$LAB" spawn "$PREFIX" client upgrade-loop -- bash -c 'while [ ! -e "$2" ]; do
+    if curl -sS --max-time 3 -o /dev/null "http://$1:8080/"; then echo ok; else echo fail; fi
+    sleep 0.05
+  done' _ "$POD_SERVER_IP" "$loop_stop" >/dev/null
+loop_count() { grep -c "^$1\$" "$STATE/logs/upgrade-loop.log" 2>/dev/null || true; }
+loop_oks_at_least() { (($(loop_count ok) >= $1)); }
+poll 10 loop_oks_at_least 5 || die "the client's loop does not get through"
+old_zt=$("$LAB" pid "$PREFIX" ztunnel-node2)
+ZMESH_INSTANCE=new ZMESH_AGENT_EXTRA_ARGS="--ca-cert $ca/root-cert.pem --ca-key $ca/root-key.pem" \
+  run "$LAB" mesh-up "$PREFIX" node2 || die "mesh-up of the new pair on node2"
+grep -F "handover" "$STATE/logs/agent-node2.log" | tail -n 2 | sed 's/^/   | /'
+run "$ZMESH_BIN/zmeshctl" bpf config --node "$PREFIX-node2" | grep -E 'ztunnel-(prev-)?pid' | sed 's/^/   /'
+n=$(loop_count ok)
+poll 10 loop_oks_at_least $((n + 10)) || die "the loop stalled while both ztunnels ran"
+run "$LAB" mesh-down "$PREFIX" node2 all
+grep -E "draining|drained" "$STATE/logs/ztunnel-node2.log" | sed 's/^/   | /'
+n=$(loop_count ok)
+poll 10 loop_oks_at_least $((n + 10)) || die "the loop stalled after the old pair left"
+touch "$loop_stop"
+loop_gone() { ! "$LAB" pid "$PREFIX" upgrade-loop >/dev/null 2>&1; }
+poll 10 loop_gone || die "the client's loop did not stop"
+fails=$(loop_count fail)
+[[ $fails == 0 ]] || die "$fails of the client's requests failed during the upgrade"
+ok "$(loop_count ok) requests during the upgrade, none failed; node2's old ztunnel was pid $old_zt"
+
 step "What the kernel holds: zmeshctl bpf pods (node1)" "Per enrolled pod: netns cookie, IPs, outbound/inbound capture, ztunnel listener, sk_lookup link."
 run "$ZMESH_BIN/zmeshctl" bpf pods --node "$PREFIX-node1" || die "zmeshctl bpf pods"
 
@@ -334,6 +366,9 @@ step "zmeshctl bpf stats (node1)" "Per-reason counters from the per-CPU stats ma
 run "$ZMESH_BIN/zmeshctl" bpf stats --node "$PREFIX-node1" || die "zmeshctl bpf stats"
 
 step "ztunnel metrics (node2)" "Istio's istio_tcp_* series, reporter=destination for the server."
+# The new ztunnel took 15020 over from the old one when it started to drain (retried every second).
+metrics_up() { in_node node2 curl -sf --max-time 2 -o /dev/null http://127.0.0.1:15020/metrics; }
+poll 10 metrics_up || die "node2's ztunnel serves no metrics"
 metrics=$(in_node node2 curl -sS --max-time 5 http://127.0.0.1:15020/metrics) || die "ztunnel metrics"
 grep '^istio_tcp_' <<<"$metrics" | sed 's/^/   | /' || die "no istio_tcp_* series in ztunnel's metrics"
 
