@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<ClusterMode>> ClusterMode::Connect(
   std::unique_ptr<ClusterMode> c(new ClusterMode(std::move(options)));
   ZM_ASSIGN_OR_RETURN(c->client_, kube::KubeClient::Create(c->options_.kube));
   L().info("cluster mode: API server {} ({})", c->options_.kube.server, c->options_.kube.source);
-  c->source_ = KubeSource::Start(*c->client_, std::move(on_objects), {});
+  c->source_ = kube::KubeSource::Start(*c->client_, std::move(on_objects), {});
   return c;
 }
 

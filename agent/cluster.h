@@ -17,11 +17,11 @@
 #include "agent/agent.h"
 #include "agent/cni_install.h"
 #include "agent/cni_server.h"
-#include "common/k8s/dir_watcher.h"
-#include "agent/kube_source.h"
 #include "agent/pod_status.h"
+#include "common/k8s/dir_watcher.h"
 #include "common/kube/client.h"
 #include "common/kube/config.h"
+#include "common/kube/kube_source.h"
 
 namespace zm::agent {
 
@@ -59,7 +59,7 @@ class ClusterMode {
 
   ClusterOptions options_;
   std::unique_ptr<kube::KubeClient> client_;
-  std::unique_ptr<KubeSource> source_;
+  std::unique_ptr<kube::KubeSource> source_;
   std::unique_ptr<StatusWriter> status_;
   std::unique_ptr<CniServer> cni_server_;
   std::thread cni_thread_;

@@ -82,8 +82,7 @@ LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source, ClusterOpti
   std::unique_ptr<k8s::ManifestWatcher> watcher;
   std::unique_ptr<ClusterMode> cluster;
   if (source.cluster()) {
-    auto config = source.in_cluster ? kube::InClusterConfig()
-                                    : kube::LoadKubeconfig(source.kubeconfig, source.kube_context);
+    auto config = kube::LoadConfig(source.in_cluster, source.kubeconfig, source.kube_context);
     if (!config.ok()) return Fail(config.status());
     cluster_opts.kube = *std::move(config);
     auto connected = ClusterMode::Connect(std::move(cluster_opts),

@@ -26,10 +26,11 @@
 #include "agent/enrollment.h"
 #include "common/kube/backoff.h"
 #include "common/kube/client.h"
+#include "common/kube/kube_source.h"
 
 namespace zm::agent {
 
-inline constexpr std::string_view kStatusAnnotation = "zmesh.io/status";
+using kube::kStatusAnnotation;  // "zmesh.io/status"
 inline constexpr std::string_view kStatusEnrolled = "enrolled";
 inline constexpr std::string_view kStatusPending = "pending";
 

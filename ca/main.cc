@@ -91,7 +91,7 @@ int RunFiles(const Flags& flags) {
 }
 
 int RunKube(const Flags& flags) {
-  auto config = flags.in_cluster ? kube::InClusterConfig() : kube::LoadKubeconfig(flags.kubeconfig);
+  auto config = kube::LoadConfig(flags.in_cluster, flags.kubeconfig);
   if (!config.ok()) return Fail(config.status());
   auto client = kube::KubeClient::Create(*config);
   if (!client.ok()) return Fail(client.status());

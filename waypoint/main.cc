@@ -10,12 +10,16 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/base/strings.h"
 #include "common/http/http_server.h"
 #include "common/jwt/jwks_fetcher.h"
 #include "common/k8s/manifest_watcher.h"
+#include "common/kube/client.h"
+#include "common/kube/config.h"
+#include "common/kube/kube_source.h"
 #include "waypoint/mesh_config.h"
 #include "waypoint/server.h"
 #include "ztunnel/identity/ca_client.h"
@@ -29,6 +33,26 @@ int Fail(const std::string& what) {
   return 2;
 }
 
+// Cluster mode's part of /config_dump: the API server and each informer's state.
+nlohmann::ordered_json DumpKubeSource(const zm::kube::KubeSource& source,
+                                      const zm::kube::Config& config) {
+  nlohmann::ordered_json informers = nlohmann::json::array();
+  for (const auto& [kind, st] : source.Stats()) {
+    informers.push_back({{"kind", kind},
+                         {"lists", st.lists},
+                         {"watches", st.watches},
+                         {"failures", st.failures},
+                         {"rejected", st.rejected},
+                         {"last_error", st.last_error}});
+  }
+  return {{"mode", "cluster"},
+          {"server", config.server},
+          {"config", config.source},
+          {"synced", source.HasSynced()},
+          {"unsynced", source.Unsynced()},
+          {"informers", informers}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -39,6 +63,7 @@ int main(int argc, char** argv) {
   std::string service_account = "waypoint";
   std::string manifests;
   bool in_cluster = false;
+  std::string kubeconfig, kube_context;
   std::string ca_address, ca_root_cert, ca_token_file;
   std::string trust_domain = "cluster.local";
   std::string root_namespace(zm::mesh::kDefaultRootNamespace);
@@ -59,7 +84,12 @@ int main(int argc, char** argv) {
   app.add_option("--manifests", manifests,
                  "local mode: directory of Kubernetes YAML (pods, services, policies), re-read "
                  "when it changes");
-  app.add_flag("--in-cluster", in_cluster, "cluster mode: watch the API server (not built yet)");
+  app.add_option("--kubeconfig", kubeconfig,
+                 "cluster mode: the API server and credentials from this kubeconfig file");
+  app.add_option("--kube-context", kube_context,
+                 "the kubeconfig context to use (default: its current-context)");
+  app.add_flag("--in-cluster", in_cluster,
+               "cluster mode: the API server and token of the pod's service account");
   app.add_option("--ca-address", ca_address,
                  "gRPC target of the CA: unix:PATH (the agent's, local mode) or HOST:PORT")
       ->required();
@@ -94,12 +124,21 @@ int main(int argc, char** argv) {
                        log_format == "json" ? zm::LogFormat::kJson : zm::LogFormat::kText);
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (in_cluster) {
+  const bool cluster = in_cluster || !kubeconfig.empty();
+  if (!manifests.empty() + !kubeconfig.empty() + in_cluster != 1) {
     return Fail(
-        "--in-cluster: the waypoint's Kubernetes watch is not built yet; run it with "
-        "--manifests DIR (local mode)");
+        "exactly one of --manifests DIR (local mode), --kubeconfig FILE or --in-cluster (cluster "
+        "mode) is required");
   }
-  if (manifests.empty()) return Fail("--manifests DIR is required (local mode)");
+  if (!kube_context.empty() && kubeconfig.empty()) return Fail("--kube-context needs --kubeconfig");
+  // Cluster mode: the API server's address and credentials first, so that a missing service
+  // account or a broken kubeconfig stops the start at once, naming what is wrong.
+  std::optional<zm::kube::Config> kube_config;
+  if (cluster) {
+    auto loaded = zm::kube::LoadConfig(in_cluster, kubeconfig, kube_context);
+    if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+    kube_config = *std::move(loaded);
+  }
   std::vector<ExtAuthzProvider> providers;
   if (!mesh_config.empty()) {
     std::ifstream in(mesh_config);
@@ -141,18 +180,46 @@ int main(int argc, char** argv) {
   MeshConfig config(root_namespace, zm::mesh::WaypointRef{.ns = ns, .name = name}, jwks,
                     zm::SystemClock::Get());
   const bool zero_trust = default_policy == "zero-trust";
-  // The agent's own watcher (inotify, coalesced bursts) and translation: one code path.
-  auto watcher = zm::k8s::ManifestWatcher::Start(
-      manifests, [&config, &fetchers, zero_trust](std::shared_ptr<const zm::k8s::ManifestSnapshot> objects) {
-        auto snap = std::make_shared<zm::mesh::Snapshot>(zm::mesh::BuildSnapshot(*objects));
-        for (const std::string& e : snap->errors) zm::Log("config").error("manifests: {}", e);
-        if (zero_trust) snap->default_policy = zm::mesh::DefaultPolicy::kZeroTrust;
-        config.Update(std::move(snap));
-        for (const std::string& uri : fetchers.Sweep()) {
-          zm::Log("jwt").info("JWKS {}: no rule uses it any more", uri);
-        }
-      });
-  if (!watcher.ok()) return Fail(zm::StrCat("--manifests: ", watcher.status().message()));
+  // The objects, from the agent's own sources and translation (one code path): a manifest
+  // directory (inotify, coalesced bursts) or the API server's informers, which give nothing
+  // before every kind has synced (until then the waypoint is not ready and refuses streams).
+  auto on_objects = [&config, &fetchers,
+                     zero_trust](std::shared_ptr<const zm::k8s::ManifestSnapshot> objects) {
+    auto snap = std::make_shared<zm::mesh::Snapshot>(zm::mesh::BuildSnapshot(*objects));
+    for (const std::string& e : snap->errors) zm::Log("config").error("objects: {}", e);
+    if (zero_trust) snap->default_policy = zm::mesh::DefaultPolicy::kZeroTrust;
+    config.Update(std::move(snap));
+    for (const std::string& uri : fetchers.Sweep()) {
+      zm::Log("jwt").info("JWKS {}: no rule uses it any more", uri);
+    }
+  };
+  std::unique_ptr<zm::k8s::ManifestWatcher> watcher;
+  std::unique_ptr<zm::kube::KubeClient> kube_client;
+  std::unique_ptr<zm::kube::KubeSource> kube_source;
+  if (cluster) {
+    auto client = zm::kube::KubeClient::Create(*kube_config);
+    if (!client.ok()) return Fail(zm::StrCat("API client: ", client.status().message()));
+    kube_client = *std::move(client);
+    zm::Log("waypoint")
+        .info("cluster mode: API server {} ({})", kube_config->server, kube_config->source);
+    kube_source = zm::kube::KubeSource::Start(*kube_client, on_objects, {});
+  } else {
+    auto started = zm::k8s::ManifestWatcher::Start(manifests, on_objects);
+    if (!started.ok()) return Fail(zm::StrCat("--manifests: ", started.status().message()));
+    watcher = *std::move(started);
+  }
+  // What readiness still waits for; empty when ready.
+  auto waiting_for = [&]() -> std::vector<std::string> {
+    std::vector<std::string> out;
+    if (kube_source && !kube_source->HasSynced()) {
+      out.push_back(zm::StrCat("the API server's objects (not synced: ",
+                               absl::StrJoin(kube_source->Unsynced(), ", "), ")"));
+    } else if (config.Current() == nullptr) {
+      out.push_back("the mesh configuration");
+    }
+    if (!certs.Get(*self).ok()) out.push_back("the certificate");
+    return out;
+  };
 
   asio::io_context control(1);
   std::vector<std::unique_ptr<asio::io_context>> worker_ctxs;
@@ -184,7 +251,7 @@ int main(int argc, char** argv) {
     stop_workers();
     return Fail(std::string(port.status().message()));
   }
-  auto ready = [&] { return config.Current() != nullptr && certs.Get(*self).ok(); };
+  listen_ep->port = *port;  // the port taken, when asked for port 0
   zm::http::HttpServer metrics_http(control, [&](std::string_view, std::string_view path) {
     if (path == "/metrics") {
       return zm::http::HttpResponse{.status = 200,
@@ -195,10 +262,11 @@ int main(int argc, char** argv) {
   });
   zm::http::HttpServer readiness_http(control, [&](std::string_view, std::string_view path) {
     if (path == "/healthz/ready") {
-      return ready() ? zm::http::HttpResponse{.status = 200, .body = "ready\n"}
-                     : zm::http::HttpResponse{.status = 503,
-                                              .body = "not ready: waiting for the mesh "
-                                                      "configuration and the certificate\n"};
+      std::vector<std::string> waiting = waiting_for();
+      if (waiting.empty()) return zm::http::HttpResponse{.status = 200, .body = "ready\n"};
+      return zm::http::HttpResponse{
+          .status = 503,
+          .body = zm::StrCat("not ready: waiting for ", absl::StrJoin(waiting, "; "), "\n")};
     }
     return zm::http::HttpResponse{.status = 404, .body = "not found\n"};
   });
@@ -210,6 +278,9 @@ int main(int argc, char** argv) {
       auto view = config.Current();
       j["mesh_version"] = view ? view->generation : 0;
       j["warnings"] = view ? view->policies->warnings() : std::vector<std::string>{};
+      j["source"] = kube_source ? DumpKubeSource(*kube_source, *kube_config)
+                                : nlohmann::ordered_json{{"mode", "manifests"}, {"dir", manifests}};
+      j["policies"] = view ? DumpPolicies(*view) : nlohmann::ordered_json::object();
       nlohmann::ordered_json c = nlohmann::json::array();
       for (const auto& s : certs.Status()) {
         c.push_back({{"identity", s.identity},
@@ -236,11 +307,13 @@ int main(int argc, char** argv) {
   for (auto [srv, ep] : {std::pair{&metrics_http, &*metrics_ep},
                          std::pair{&readiness_http, &*readiness_ep},
                          std::pair{&admin_http, &*admin_ep}}) {
-    if (auto p = srv->Listen(*ep); !p.ok()) {
+    auto p = srv->Listen(*ep);
+    if (!p.ok()) {
       server.Stop();
       stop_workers();
       return Fail(std::string(p.status().message()));
     }
+    ep->port = *p;
   }
 
   asio::signal_set signals(control, SIGTERM, SIGINT);
@@ -257,7 +330,8 @@ int main(int argc, char** argv) {
                            ns, name, self->ToString(), listen_ep->ToString(),
                            metrics_ep->ToString(), readiness_ep->ToString(), admin_ep->ToString());
   control.run();
-  watcher->reset();
+  if (kube_source) kube_source->Stop();
+  watcher.reset();
   stop_workers();
   return 0;
 }

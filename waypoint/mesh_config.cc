@@ -40,4 +40,32 @@ std::shared_ptr<const MeshConfig::View> MeshConfig::Current() const {
   return view_;
 }
 
+namespace {
+
+template <typename T>
+std::vector<std::string> Keys(const std::vector<T>& objects) {
+  std::vector<std::string> out;
+  out.reserve(objects.size());
+  for (const T& o : objects) out.push_back(o.key());
+  return out;
+}
+
+}  // namespace
+
+nlohmann::ordered_json DumpPolicies(const MeshConfig::View& view) {
+  const mesh::Snapshot& s = *view.snapshot;
+  const mesh::L7Policies::Destination& own = view.policies->For(nullptr);
+  nlohmann::ordered_json attached = nlohmann::json::array();
+  for (const authz::CompiledPolicy* p : own.policies) {
+    attached.push_back({{"name", p->key}, {"action", std::string(authz::ActionName(p->action))}});
+  }
+  return {{"authorization_policies", Keys(s.authorization_policies)},
+          {"rejected_authorization_policies", Keys(s.rejected_authorization_policies)},
+          {"request_authentications", Keys(s.request_authentications)},
+          {"rejected_request_authentications", Keys(s.rejected_request_authentications)},
+          {"attached_to_waypoint",
+           {{"authorization_policies", attached},
+            {"request_authentications", own.request_authentications}}}};
+}
+
 }  // namespace zm::waypoint

@@ -1,11 +1,13 @@
 #pragma once
 // The mesh as the waypoint sees it (DESIGN §2, §6): the snapshot translated from the same
 // Kubernetes objects as the agent's (local mode: a manifest directory, watched by
-// k8s::ManifestWatcher like the agent's), and the L7 policies compiled for this waypoint.
-// Readers get an immutable View; Update swaps it.
+// k8s::ManifestWatcher; cluster mode: the API server, through kube::KubeSource — both the agent's
+// sources), and the L7 policies compiled for this waypoint. Readers get an immutable View; Update
+// swaps it.
 
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/base/clock.h"
@@ -44,5 +46,10 @@ class MeshConfig {
   mutable std::mutex mu_;
   std::shared_ptr<const View> view_;  // guarded by mu_
 };
+
+// The policies of `view` for /config_dump: every AuthorizationPolicy and RequestAuthentication the
+// waypoint was given ("ns/name", valid and rejected), and those that attach to the waypoint itself
+// (its Gateway's, each with its action).
+nlohmann::ordered_json DumpPolicies(const MeshConfig::View& view);
 
 }  // namespace zm::waypoint

@@ -36,6 +36,7 @@ bool HeaderNameEquals(std::string_view a, std::string_view b);
 struct FromHeader {
   std::string name;
   std::string prefix;  // e.g. "Bearer "; "" takes the whole value
+  bool operator==(const FromHeader&) const = default;
 };
 
 // A rule's fromHeaders / fromParams / fromCookies.
@@ -45,6 +46,7 @@ struct TokenLocations {
   std::vector<std::string> cookies;
 
   bool empty() const { return headers.empty() && params.empty() && cookies.empty(); }
+  bool operator==(const TokenLocations&) const = default;
 };
 
 // One place a token is read from, normalized so that equal places compare equal: header names

@@ -51,6 +51,8 @@ struct RequestAuthentication {
 
   std::string key() const { return ns + "/" + name; }
   bool has_target_refs() const { return !target_refs.empty(); }
+  // Cluster mode's informer skips an update that changes nothing (common/kube/informer.h).
+  bool operator==(const RequestAuthentication&) const = default;
 };
 
 // A RequestAuthentication that failed validation. It never weakens enforcement: at its scope a
@@ -68,6 +70,7 @@ struct RejectedRequestAuthentication {
   std::string error;
 
   std::string key() const { return ns + "/" + (name.empty() ? "(unnamed)" : name); }
+  bool operator==(const RejectedRequestAuthentication&) const = default;
 };
 
 // Semantic validation (policy-semantics §4.1, §1.3): issuer or jwksUri, exactly one of

@@ -253,6 +253,11 @@ absl::StatusOr<Config> LoadKubeconfig(const std::string& path, std::string_view 
   return ParseKubeconfig(*bytes, path, context);
 }
 
+absl::StatusOr<Config> LoadConfig(bool in_cluster, const std::string& kubeconfig,
+                                  std::string_view context) {
+  return in_cluster ? InClusterConfig() : LoadKubeconfig(kubeconfig, context);
+}
+
 TokenSource::TokenSource(std::string token, std::string token_file, const Clock& clock)
     : fixed_(std::move(token)), file_(std::move(token_file)), clock_(clock) {}
 

@@ -56,6 +56,12 @@ absl::StatusOr<Config> InClusterConfig(const InClusterOptions& options = {});
 // exec and auth-provider plugins are refused. Only one file (no KUBECONFIG=a:b merging).
 absl::StatusOr<Config> LoadKubeconfig(const std::string& path, std::string_view context = "");
 
+// Cluster mode as the binaries' flags choose it (zmesh-agent, zmesh-ca, waypoint): `--in-cluster`
+// (InClusterConfig), else `--kubeconfig FILE` with an optional `--kube-context NAME`
+// (LoadKubeconfig).
+absl::StatusOr<Config> LoadConfig(bool in_cluster, const std::string& kubeconfig,
+                                  std::string_view context = "");
+
 // The same from text; `path` names it in errors and anchors relative paths.
 absl::StatusOr<Config> ParseKubeconfig(std::string_view yaml, const std::string& path,
                                        std::string_view context = "");

@@ -85,6 +85,13 @@ absl::StatusOr<AuthorizationPolicyObject> AuthorizationPolicyFromJson(const json
       &k8s::ParsedFile::rejected_authorization_policies, "security.istio.io AuthorizationPolicy");
 }
 
+absl::StatusOr<RequestAuthenticationObject> RequestAuthenticationFromJson(const json& object) {
+  return ValidOrRejected<RequestAuthenticationObject>(
+      object, &k8s::ParsedFile::request_authentications,
+      &k8s::ParsedFile::rejected_request_authentications,
+      "security.istio.io RequestAuthentication");
+}
+
 absl::StatusOr<json> RawObject(const json& object) { return object; }
 
 std::unique_ptr<NamespaceInformer> NewNamespaceInformer(KubeApi& api, InformerOptions options) {
@@ -109,9 +116,10 @@ std::unique_ptr<AuthorizationPolicyInformer> NewAuthorizationPolicyInformer(
   return New<AuthorizationPolicyObject>(api, kAuthorizationPolicyKind, AuthorizationPolicyFromJson,
                                         std::move(options));
 }
-std::unique_ptr<RawInformer> NewRequestAuthenticationInformer(KubeApi& api,
-                                                              InformerOptions options) {
-  return New<json>(api, kRequestAuthenticationKind, RawObject, std::move(options));
+std::unique_ptr<RequestAuthenticationInformer> NewRequestAuthenticationInformer(
+    KubeApi& api, InformerOptions options) {
+  return New<RequestAuthenticationObject>(api, kRequestAuthenticationKind,
+                                          RequestAuthenticationFromJson, std::move(options));
 }
 
 }  // namespace zm::kube

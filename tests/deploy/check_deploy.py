@@ -92,7 +92,8 @@ def volumes_of(spec):
 
 # ---------------------------------------------------------------- every object
 
-def check_common(objs, label, namespace):
+def check_common(objs, label, namespace, installed_with=()):
+    """`installed_with`: objects of the install these ones rely on (roles they bind)."""
     for o in objs:
         md = o["metadata"]
         what = f"{o['kind']} {md['name']} ({label})"
@@ -124,7 +125,8 @@ def check_common(objs, label, namespace):
             ref = o["roleRef"]["name"]
             check(ref not in ("cluster-admin", "admin", "edit"), f"{what}: bound to {ref}")
             role_kind = o["roleRef"]["kind"]
-            check(any(r["kind"] == role_kind and r["metadata"]["name"] == ref for r in objs),
+            check(any(r["kind"] == role_kind and r["metadata"]["name"] == ref
+                      for r in list(objs) + list(installed_with)),
                   f"{what}: roleRef {role_kind} {ref} is not installed with it")
             for s in o.get("subjects", []):
                 check(s["kind"] == "ServiceAccount", f"{what}: subject of kind {s['kind']}")
@@ -167,6 +169,15 @@ def check_rbac(objs):
                   | watch_rules("security.istio.io", ISTIO)
                   | {("", "pods/status", "patch", ())})
     expect_rules(find(objs, "ClusterRole", "zmesh-agent"), want_agent, "ClusterRole zmesh-agent")
+    # A waypoint's informers (common/kube/kube_source.h): read only, no EndpointSlices. Bound by
+    # each waypoint's own overlay, never by the base install.
+    want_waypoint = (watch_rules("", ("namespaces", "pods", "services"))
+                     | watch_rules("security.istio.io", ISTIO))
+    expect_rules(find(objs, "ClusterRole", "zmesh-waypoint"), want_waypoint,
+                 "ClusterRole zmesh-waypoint")
+    check(not [o for o in objs if o["kind"].endswith("Binding")
+               and o["roleRef"]["name"] == "zmesh-waypoint"],
+          "the base install binds ClusterRole zmesh-waypoint (each waypoint overlay does)")
     want_ca = {("authentication.k8s.io", "tokenreviews", "create", ()),
                ("", "pods", "list", ()), ("", "pods", "watch", ())}
     expect_rules(find(objs, "ClusterRole", "zmesh-ca"), want_ca, "ClusterRole zmesh-ca")
@@ -396,18 +407,23 @@ def check_crds(objs, want_present):
             check("openAPIV3Schema" in v.get("schema", {}), f"{w} {v['name']}: no schema")
 
 
-def check_waypoint(objs, namespace):
+def check_waypoint(objs, namespace, full):
     dep = find(objs, "Deployment", "waypoint")
     svc = find(objs, "Service", "waypoint")
-    rb = find(objs, "RoleBinding", "waypoint")
-    if not dep or not svc or not rb:
+    # Cluster-scoped, so one per waypoint namespace: the overlay names it after the namespace.
+    crb = find(objs, "ClusterRoleBinding", f"zmesh-waypoint-{namespace}")
+    if not dep or not svc or not crb:
         return
-    check(rb["subjects"] == [{"kind": "ServiceAccount", "name": "waypoint", "namespace": namespace}],
-          f"RoleBinding waypoint: subjects {rb['subjects']}")
-    check(not [o for o in objs if o["kind"].startswith("Cluster")], "the waypoint has cluster-wide RBAC")
-    expect_rules(find(objs, "Role", "waypoint"),
-                 watch_rules("", ("pods", "services")) | watch_rules("discovery.k8s.io", ("endpointslices",))
-                 | watch_rules("security.istio.io", ISTIO), "Role waypoint")
+    check(crb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "zmesh-waypoint"},
+          f"ClusterRoleBinding {crb['metadata']['name']}: roleRef {crb['roleRef']}")
+    check(crb["subjects"] == [{"kind": "ServiceAccount", "name": "waypoint", "namespace": namespace}],
+          f"ClusterRoleBinding {crb['metadata']['name']}: subjects {crb['subjects']}")
+    check(any(o["kind"] == "ClusterRole" and o["metadata"]["name"] == "zmesh-waypoint" for o in full),
+          "ClusterRole zmesh-waypoint is not in the base install")
+    others = [f"{o['kind']} {o['metadata']['name']}" for o in objs
+              if o["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding") and o is not crb]
+    check(not others, f"the waypoint template grants more than the ClusterRole zmesh-waypoint: {others}")
     spec = pod_spec(dep)
     wp = container(spec, "waypoint")
     check(wp.get("command") == ["waypoint"], f"waypoint runs {wp.get('command')}")
@@ -420,10 +436,43 @@ def check_waypoint(objs, namespace):
           == [(15008, 15008), (15020, 15020), (15021, 15021)], "Service waypoint ports")
     check(svc["spec"]["selector"] == {"app": "waypoint"}, "Service waypoint selector")
     check_probe(wp, None, 15021, "/healthz/ready", "waypoint")
+    # Cluster mode with the pod's own service account: its API token must be mounted.
+    check(arg_value(wp, "--in-cluster") == "", "waypoint: not --in-cluster")
+    for flag in ("--manifests", "--kubeconfig"):
+        check(arg_value(wp, flag) is None, f"waypoint: {flag} in a cluster")
+    sa = find(objs, "ServiceAccount", "waypoint")
+    check(spec.get("automountServiceAccountToken") is not False
+          and (sa or {}).get("automountServiceAccountToken") is not False,
+          "waypoint: no API token is mounted (--in-cluster needs one)")
+    env = {e["name"]: e for e in wp.get("env", [])}
+    check(arg_value(wp, "--namespace") == "$(POD_NAMESPACE)"
+          and env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+          == "metadata.namespace", "waypoint: --namespace is not the pod's namespace")
     vols = volumes_of(spec)
-    toks = [v["projected"]["sources"][0]["serviceAccountToken"] for v in vols.values()
-            if "projected" in v]
-    check([t.get("audience") for t in toks] == ["zmesh-ca"], "waypoint: token audience")
+    mounts = mounts_of(wp)
+    toks = {n: v["projected"]["sources"][0]["serviceAccountToken"] for n, v in vols.items()
+            if "projected" in v}
+    check([t.get("audience") for t in toks.values()] == ["zmesh-ca"], "waypoint: token audience")
+    for n, t in toks.items():
+        want = os.path.join(mounts.get(n, {}).get("mountPath", "?"), t["path"])
+        check(arg_value(wp, "--ca-token-file") == want,
+              f"waypoint --ca-token-file={arg_value(wp, '--ca-token-file')}, token mounted at {want}")
+    roots = [n for n, v in vols.items() if v.get("configMap", {}).get("name") == "zmesh-ca-root-cert"]
+    check(len(roots) == 1, "waypoint: the mesh root is not the ConfigMap zmesh-ca-root-cert")
+    check(not [n for n, v in vols.items() if "secret" in v],
+          "waypoint mounts a Secret (the root's Secret holds its private key)")
+    for n in roots:
+        want = os.path.join(mounts.get(n, {}).get("mountPath", "?"), "root-cert.pem")
+        check(arg_value(wp, "--ca-root-cert") == want,
+              f"waypoint --ca-root-cert={arg_value(wp, '--ca-root-cert')}, root mounted at {want}")
+    ca = find(full, "Deployment", "zmesh-ca")
+    if ca:
+        ca_c = container(pod_spec(ca), "zmesh-ca")
+        names = [a.split("=", 1)[1] for a in ca_c.get("args", []) if a.startswith("--dns-name=")]
+        host, _, port = (arg_value(wp, "--ca-address") or "").rpartition(":")
+        check(port == "15012" and (host in names or (not names and host == "zmesh-ca.zmesh-system.svc")),
+              f"waypoint --ca-address={arg_value(wp, '--ca-address')} is not the zmesh-ca Service "
+              f"its serving certificate names ({names or 'default'})")
 
 
 # ---------------------------------------------------------------- flags
@@ -634,7 +683,8 @@ def check_dockerfile(path, src, full, waypoint_objs, outdir):
 
 
 def extract_overlay(doc_path, out_dir):
-    """Writes the doc's waypoint overlay to OUT_DIR/doc-overlay/<dir>/ and prints <dir> and its
+    """Writes the doc's waypoint overlay (its kustomization.yaml and every other file the doc
+    writes into the overlay's directory) to OUT_DIR/doc-overlay/<dir>/ and prints <dir> and its
     namespace, for manifests_test.sh to render before the checks."""
     doc = open(doc_path).read()
     m = re.search(r"mkdir -p (\S+)\ncat > \1/kustomization.yaml <<'EOF'\n(.*?)\nEOF\n", doc, flags=re.S)
@@ -643,7 +693,9 @@ def extract_overlay(doc_path, out_dir):
         return 1
     d = os.path.join(out_dir, "doc-overlay", m.group(1))
     os.makedirs(d, exist_ok=True)
-    open(os.path.join(d, "kustomization.yaml"), "w").write(m.group(2) + "\n")
+    for f in re.finditer(r"cat > " + re.escape(m.group(1)) + r"/([\w.-]+) <<'EOF'\n(.*?)\nEOF\n", doc,
+                         flags=re.S):
+        open(os.path.join(d, f.group(1)), "w").write(f.group(2) + "\n")
     ns = re.search(r"^namespace: (\S+)$", m.group(2), flags=re.M)
     print(m.group(1), ns.group(1) if ns else "")
     return 0
@@ -718,7 +770,7 @@ def main():
     full, without, wp = load_objects(a.full), load_objects(a.without_crds), load_objects(a.waypoint)
     check_common(full, "deploy/", "zmesh-system")
     check_common(without, "deploy/without-crds", "zmesh-system")
-    check_common(wp, "deploy/waypoint", a.waypoint_namespace)
+    check_common(wp, "deploy/waypoint", a.waypoint_namespace, installed_with=full)
     strip = lambda objs: sorted(json.dumps(o, sort_keys=True) for o in objs
                                 if o["kind"] != "CustomResourceDefinition")
     check(strip(full) == strip(without), "deploy/without-crds differs from deploy/ by more than the CRDs")
@@ -727,7 +779,7 @@ def main():
     check_ca(full, zt)
     check_crds(full, True)
     check_crds(without, False)
-    check_waypoint(wp, a.waypoint_namespace)
+    check_waypoint(wp, a.waypoint_namespace, full)
     doc = open(os.path.join(src, "docs", "install.md")).read()
     check_doc(doc, src, full, wp, a.out_dir)
     stages = check_dockerfile(os.path.join(src, "deploy", "images", "Dockerfile"), src, full, wp, a.out_dir)

@@ -105,6 +105,7 @@ clusterrole.rbac.authorization.k8s.io/zmesh-agent
 clusterrolebinding.rbac.authorization.k8s.io/zmesh-agent
 clusterrole.rbac.authorization.k8s.io/zmesh-ca
 clusterrolebinding.rbac.authorization.k8s.io/zmesh-ca
+clusterrole.rbac.authorization.k8s.io/zmesh-waypoint
 role.rbac.authorization.k8s.io/zmesh-ca
 rolebinding.rbac.authorization.k8s.io/zmesh-ca
 daemonset.apps/zmesh-node
@@ -127,10 +128,9 @@ read -r overlay_dir waypoint_ns < <(python3 "$HERE/check_deploy.py" overlay "$SR
   fail "docs/install.md: no waypoint overlay"
 if [ -n "${overlay_dir:-}" ]; then
   ln -s "$SRC/deploy" "$tmp/doc-overlay/deploy"
-  render waypoint "$tmp/doc-overlay/$overlay_dir" "$waypoint_ns" && expect waypoint <<'EOF'
+  render waypoint "$tmp/doc-overlay/$overlay_dir" "$waypoint_ns" && expect waypoint <<EOF
 serviceaccount/waypoint
-role.rbac.authorization.k8s.io/waypoint
-rolebinding.rbac.authorization.k8s.io/waypoint
+clusterrolebinding.rbac.authorization.k8s.io/zmesh-waypoint-$waypoint_ns
 deployment.apps/waypoint
 service/waypoint
 EOF

@@ -237,6 +237,49 @@ TEST(Conversion, InvalidAuthorizationPolicyIsKeptRejected) {
   EXPECT_FALSE(wrong.ok());
 }
 
+TEST(Conversion, RequestAuthenticationThroughTheManifestParser) {
+  const std::string yaml = R"(apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: demo}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  jwtRules:
+  - issuer: https://issuer.example
+    jwksUri: https://issuer.example/jwks.json
+    audiences: [shop]
+    fromHeaders: [{name: x-jwt, prefix: "Bearer "}]
+)";
+  auto got = RequestAuthenticationFromJson(json::parse(
+      R"({"apiVersion":"security.istio.io/v1","kind":"RequestAuthentication","metadata":{"name":"jwt",
+"namespace":"demo","uid":"u2","resourceVersion":"8","generation":1},"spec":{"targetRefs":[
+{"kind":"Gateway","group":"gateway.networking.k8s.io","name":"waypoint"}],"jwtRules":[{
+"issuer":"https://issuer.example","jwksUri":"https://issuer.example/jwks.json",
+"audiences":["shop"],"fromHeaders":[{"name":"x-jwt","prefix":"Bearer "}]}]}})"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(std::holds_alternative<jwt::RequestAuthentication>(*got));
+  const auto& ra = std::get<jwt::RequestAuthentication>(*got);
+  k8s::ParsedFile want = Manifest(yaml);
+  ASSERT_EQ(want.request_authentications.size(), 1u);
+  EXPECT_EQ(ra.key(), "demo/jwt");
+  EXPECT_EQ(ra.rules.size(), 1u);
+  EXPECT_TRUE(ra == FromSource(want.request_authentications[0]));
+}
+
+TEST(Conversion, InvalidRequestAuthenticationIsKeptRejected) {
+  // Both jwksUri and jwks: refused by validation, kept so that tokens at its scope fail (401).
+  auto got = RequestAuthenticationFromJson(json::parse(
+      R"({"apiVersion":"security.istio.io/v1","kind":"RequestAuthentication","metadata":{"name":"bad",
+"namespace":"demo"},"spec":{"selector":{"matchLabels":{"app":"web"}},"jwtRules":[{"issuer":"i",
+"jwksUri":"https://i/jwks","jwks":"{\"keys\":[]}"}]}})"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(std::holds_alternative<jwt::RejectedRequestAuthentication>(*got));
+  const auto& r = std::get<jwt::RejectedRequestAuthentication>(*got);
+  EXPECT_EQ(r.key(), "demo/bad");
+  EXPECT_EQ(r.selector, authz::StringMap({{"app", "web"}}));
+  EXPECT_THAT(r.error, HasSubstr("kube-apiserver (RequestAuthentication demo/bad)"));
+  EXPECT_FALSE(RequestAuthenticationFromJson(testing::NamespaceJson("demo")).ok());
+}
+
 TEST(ResourceKind, PathsAreTheApiServersPaths) {
   EXPECT_EQ(kPodKind.CollectionPath(), "/api/v1/pods");
   EXPECT_EQ(kPodKind.CollectionPath("demo"), "/api/v1/namespaces/demo/pods");

@@ -1,14 +1,13 @@
-#include "agent/kube_source.h"
+#include "common/kube/kube_source.h"
 
 #include <algorithm>
 #include <tuple>
 #include <variant>
 
-#include "agent/pod_status.h"
 #include "common/base/log.h"
 #include "common/base/strings.h"
 
-namespace zm::agent {
+namespace zm::kube {
 namespace {
 
 spdlog::logger& L() {
@@ -47,7 +46,7 @@ void Split(const List& items, std::vector<Valid>& valid, std::vector<Rejected>& 
 }  // namespace
 
 absl::StatusOr<CachedPod> CachedPodFromJson(const nlohmann::json& object) {
-  absl::StatusOr<k8s::Pod> pod = kube::PodFromJson(object);
+  absl::StatusOr<k8s::Pod> pod = PodFromJson(object);
   if (!pod.ok()) return pod.status();
   CachedPod out;
   if (auto it = pod->annotations.find(std::string(kStatusAnnotation));
@@ -59,18 +58,18 @@ absl::StatusOr<CachedPod> CachedPodFromJson(const nlohmann::json& object) {
   return out;
 }
 
-KubeSource::KubeSource(kube::KubeApi& api, Callback callback, Options options)
+KubeSource::KubeSource(KubeApi& api, Callback callback, Options options)
     : callback_(std::move(callback)), options_(std::move(options)) {
-  const kube::InformerOptions& o = options_.informer;
-  namespaces_ = kube::NewNamespaceInformer(api, o);
-  pods_ = std::make_unique<kube::Informer<CachedPod>>(api, kube::kPodKind, CachedPodFromJson, o);
-  services_ = kube::NewServiceInformer(api, o);
-  peer_authentications_ = kube::NewPeerAuthenticationInformer(api, o);
-  authorization_policies_ = kube::NewAuthorizationPolicyInformer(api, o);
+  const InformerOptions& o = options_.informer;
+  namespaces_ = NewNamespaceInformer(api, o);
+  pods_ = std::make_unique<Informer<CachedPod>>(api, kPodKind, CachedPodFromJson, o);
+  services_ = NewServiceInformer(api, o);
+  peer_authentications_ = NewPeerAuthenticationInformer(api, o);
+  authorization_policies_ = NewAuthorizationPolicyInformer(api, o);
+  request_authentications_ = NewRequestAuthenticationInformer(api, o);
 }
 
-std::unique_ptr<KubeSource> KubeSource::Start(kube::KubeApi& api, Callback callback,
-                                              Options options) {
+std::unique_ptr<KubeSource> KubeSource::Start(KubeApi& api, Callback callback, Options options) {
   std::unique_ptr<KubeSource> s(new KubeSource(api, std::move(callback), std::move(options)));
   auto dirty = [raw = s.get()](const auto&...) { raw->MarkDirty(); };
   s->namespaces_->AddHandlers({dirty, dirty, dirty});
@@ -78,12 +77,9 @@ std::unique_ptr<KubeSource> KubeSource::Start(kube::KubeApi& api, Callback callb
   s->services_->AddHandlers({dirty, dirty, dirty});
   s->peer_authentications_->AddHandlers({dirty, dirty, dirty});
   s->authorization_policies_->AddHandlers({dirty, dirty, dirty});
+  s->request_authentications_->AddHandlers({dirty, dirty, dirty});
   s->thread_ = std::thread([raw = s.get()] { raw->Run(); });
-  s->namespaces_->Start();
-  s->pods_->Start();
-  s->services_->Start();
-  s->peer_authentications_->Start();
-  s->authorization_policies_->Start();
+  for (InformerBase* i : s->Informers()) i->Start();
   return s;
 }
 
@@ -91,11 +87,7 @@ KubeSource::~KubeSource() { Stop(); }
 
 void KubeSource::Stop() {
   // Informers first: their handlers call MarkDirty on us.
-  namespaces_->Stop();
-  pods_->Stop();
-  services_->Stop();
-  peer_authentications_->Stop();
-  authorization_policies_->Stop();
+  for (InformerBase* i : Informers()) i->Stop();
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -104,9 +96,13 @@ void KubeSource::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::vector<const kube::InformerBase*> KubeSource::Informers() const {
-  return {namespaces_.get(), pods_.get(), services_.get(), peer_authentications_.get(),
-          authorization_policies_.get()};
+std::vector<InformerBase*> KubeSource::Informers() const {
+  return {namespaces_.get(),
+          pods_.get(),
+          services_.get(),
+          peer_authentications_.get(),
+          authorization_policies_.get(),
+          request_authentications_.get()};
 }
 
 bool KubeSource::HasSynced() const {
@@ -121,7 +117,7 @@ bool KubeSource::WaitForSync(std::chrono::milliseconds timeout) const {
 
 std::vector<std::string> KubeSource::Unsynced() const {
   std::vector<std::string> out;
-  for (const kube::InformerBase* i : Informers()) {
+  for (const InformerBase* i : Informers()) {
     if (!i->HasSynced()) out.emplace_back(i->kind().kind);
   }
   return out;
@@ -145,9 +141,9 @@ std::optional<std::optional<std::string>> KubeSource::ObservedStatus(const std::
   return p->status;
 }
 
-std::vector<std::pair<std::string, kube::InformerStats>> KubeSource::Stats() const {
-  std::vector<std::pair<std::string, kube::InformerStats>> out;
-  for (const kube::InformerBase* i : Informers()) out.emplace_back(i->kind().kind, i->Stats());
+std::vector<std::pair<std::string, InformerStats>> KubeSource::Stats() const {
+  std::vector<std::pair<std::string, InformerStats>> out;
+  for (const InformerBase* i : Informers()) out.emplace_back(i->kind().kind, i->Stats());
   return out;
 }
 
@@ -175,6 +171,8 @@ std::shared_ptr<const k8s::ManifestSnapshot> KubeSource::Build() const {
         snap->rejected_peer_authentications, kNamespaceOf);
   Split(authorization_policies_->List(), snap->authorization_policies,
         snap->rejected_authorization_policies, kPolicyNamespaceOf);
+  Split(request_authentications_->List(), snap->request_authentications,
+        snap->rejected_request_authentications, kPolicyNamespaceOf);
   return snap;
 }
 
@@ -191,10 +189,12 @@ void KubeSource::Publish() {
     cv_.notify_all();  // WaitForSync
     L().info(
         "cluster objects synced: {} namespaces, {} pods, {} services, {}+{} "
-        "PeerAuthentications, {}+{} AuthorizationPolicies (valid+rejected)",
+        "PeerAuthentications, {}+{} AuthorizationPolicies, {}+{} RequestAuthentications "
+        "(valid+rejected)",
         snap->namespaces.size(), snap->pods.size(), snap->services.size(),
         snap->peer_authentications.size(), snap->rejected_peer_authentications.size(),
-        snap->authorization_policies.size(), snap->rejected_authorization_policies.size());
+        snap->authorization_policies.size(), snap->rejected_authorization_policies.size(),
+        snap->request_authentications.size(), snap->rejected_request_authentications.size());
   }
   callback_(std::move(snap));
 }
@@ -202,7 +202,7 @@ void KubeSource::Publish() {
 void KubeSource::Run() {
   // 1. Every informer synced. Waiting on each in turn (their own condition variables), with a
   // short bound so that Stop() is noticed.
-  for (const kube::InformerBase* i : Informers()) {
+  for (const InformerBase* i : Informers()) {
     while (!i->WaitForSync(std::chrono::milliseconds(100))) {
       std::lock_guard lock(mu_);
       if (stop_) return;
@@ -232,4 +232,4 @@ void KubeSource::Run() {
   }
 }
 
-}  // namespace zm::agent
+}  // namespace zm::kube

@@ -1,9 +1,10 @@
-// Cluster mode's object source against the fake API server (real wire format): no snapshot before
-// every informer synced; the snapshot is what local mode would build (sorted for its lookups,
-// rejected policies kept); labels change the enrollment decision; pod churn, a 410 relist, a
-// stream broken mid-event, a slow server and token rotation all end in the server's exact state;
-// the agent's own status annotation is no news.
-#include "agent/kube_source.h"
+// Cluster mode's object source (the agent's and the waypoint's) against the fake API server (real
+// wire format): no snapshot before every informer synced; the snapshot is what local mode would
+// build (sorted for its lookups, rejected policies kept); labels change who is in the mesh; the
+// security kinds come and go; pod churn, a 410 relist, a stream broken mid-event, a slow server
+// and token rotation all end in the server's exact state; the agent's own status annotation is
+// no news.
+#include "common/kube/kube_source.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,13 +12,12 @@
 #include <filesystem>
 #include <set>
 
-#include "agent/enrollment.h"
 #include "common/base/strings.h"
 #include "common/mesh/workload.h"
 #include "tests/common/kube/kube_test_util.h"
 #include "tests/testutil/wait.h"
 
-namespace zm::agent {
+namespace zm::kube {
 namespace {
 
 using nlohmann::json;
@@ -27,10 +27,8 @@ using testutil::FakeKubeApiServer;
 using testutil::WaitFor;
 using Snap = std::shared_ptr<const k8s::ManifestSnapshot>;
 
-constexpr char kNode[] = "node-a";
-
 json Namespace(const std::string& name, bool ambient) {
-  return kube::testing::NamespaceJson(
+  return testing::NamespaceJson(
       name, ambient ? std::map<std::string, std::string>{{"zmesh.io/dataplane-mode", "ambient"}}
                     : std::map<std::string, std::string>{});
 }
@@ -38,7 +36,7 @@ json Namespace(const std::string& name, bool ambient) {
 // A pod of node-a that local mode could enroll: netns annotation and IP.
 json Pod(const std::string& ns, const std::string& name, const std::string& ip,
          std::map<std::string, std::string> labels = {}) {
-  json p = kube::testing::PodJson(ns, name, labels, ip);
+  json p = testing::PodJson(ns, name, labels, ip);
   p["metadata"]["annotations"] = {{"zmesh.io/netns", "/var/run/netns/" + name}};
   return p;
 }
@@ -50,11 +48,17 @@ json Policy(const std::string& kind, const std::string& ns, const std::string& n
           {"spec", std::move(spec)}};
 }
 
+// A RequestAuthentication spec with one rule; a jwksUri that is not http(s) fails validation.
+json JwtSpec(const std::string& jwks_uri) {
+  json rule = {{"issuer", "https://issuer.example"}, {"jwksUri", jwks_uri}};
+  return {{"jwtRules", json::array({rule})}};
+}
+
 class KubeSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(server_.Start().ok());
-    client_ = kube::testing::ClientFor(server_);
+    client_ = testing::ClientFor(server_);
   }
   void TearDown() override {
     if (source_) source_->Stop();
@@ -69,7 +73,7 @@ class KubeSourceTest : public ::testing::Test {
     o.max_delay = std::chrono::milliseconds(200);
     return o;
   }
-  void Start(kube::KubeApi& api) {
+  void Start(KubeApi& api) {
     source_ = KubeSource::Start(
         api,
         [this](Snap s) {
@@ -97,16 +101,27 @@ class KubeSourceTest : public ::testing::Test {
     for (const auto& p : s.pods) out.push_back(p.key());
     return out;
   }
-  static std::optional<EnrollReason> Decision(const k8s::ManifestSnapshot& s, const std::string& ns,
-                                              const std::string& name) {
-    auto d = ExplainEnrollment(mesh::BuildSnapshot(s), kNode, ns, name);
-    if (!d) return std::nullopt;
-    return d->reason;
+  // Whether the mesh model puts pod ns/name in the mesh (the labels the agent's enrollment and a
+  // waypoint's routing both read); nullopt when the snapshot has no such pod.
+  static std::optional<bool> InMesh(const k8s::ManifestSnapshot& s, const std::string& ns,
+                                    const std::string& name) {
+    const k8s::Pod* pod = s.FindPod(ns, name);
+    if (pod == nullptr) return std::nullopt;
+    return mesh::InMesh(mesh::BuildSnapshot(s), ns, pod->labels);
+  }
+  static std::vector<std::string> PolicyKeys(const k8s::ManifestSnapshot& s) {
+    std::vector<std::string> out;
+    for (const auto& p : s.authorization_policies) out.push_back("AuthorizationPolicy " + p.key());
+    for (const auto& p : s.request_authentications)
+      out.push_back("RequestAuthentication " + p.key());
+    for (const auto& p : s.rejected_request_authentications)
+      out.push_back("rejected RequestAuthentication " + p.key());
+    return out;
   }
 
   FakeKubeApiServer server_;
-  std::unique_ptr<kube::KubeClient> client_;
-  std::unique_ptr<kube::KubeClient> token_client_;
+  std::unique_ptr<KubeClient> client_;
+  std::unique_ptr<KubeClient> token_client_;
   std::unique_ptr<KubeSource> source_;
   std::set<std::string> server_pods_;
   std::mutex mu_;
@@ -131,6 +146,8 @@ TEST_F(KubeSourceTest, NothingBeforeEveryKindSyncedThenTheSameShapeAsLocalMode) 
   Put(Policy("AuthorizationPolicy", "a", "allow",
              {{"action", "ALLOW"}, {"rules", json::array({json::object()})}}));
   Put(Policy("AuthorizationPolicy", "a", "broken", {{"action", "DENY"}, {"rulez", json::array()}}));
+  Put(Policy("RequestAuthentication", "a", "jwt", JwtSpec("https://issuer.example/jwks.json")));
+  Put(Policy("RequestAuthentication", "a", "broken", JwtSpec("ftp://i/jwks.json")));
 
   server_.FailRequests(500, -1);  // every list fails: no informer syncs
   Start();
@@ -138,7 +155,7 @@ TEST_F(KubeSourceTest, NothingBeforeEveryKindSyncedThenTheSameShapeAsLocalMode) 
   EXPECT_EQ(source_->Current(), nullptr);
   EXPECT_THAT(source_->Unsynced(),
               UnorderedElementsAre("Namespace", "Pod", "Service", "PeerAuthentication",
-                                   "AuthorizationPolicy"));
+                                   "AuthorizationPolicy", "RequestAuthentication"));
   {
     std::lock_guard lock(mu_);
     EXPECT_EQ(callbacks_, 0);
@@ -160,29 +177,60 @@ TEST_F(KubeSourceTest, NothingBeforeEveryKindSyncedThenTheSameShapeAsLocalMode) 
   EXPECT_EQ(s->authorization_policies.size(), 1u);
   ASSERT_EQ(s->rejected_authorization_policies.size(), 1u);
   EXPECT_EQ(s->rejected_authorization_policies[0].key(), "a/broken");
-  EXPECT_EQ(Decision(*s, "a", "x"), EnrollReason::kEnrolled);
-  EXPECT_EQ(Decision(*s, "a-b", "x"), EnrollReason::kNamespaceNotLabelled);
+  ASSERT_EQ(s->request_authentications.size(), 1u);
+  EXPECT_EQ(s->request_authentications[0].key(), "a/jwt");
+  ASSERT_EQ(s->rejected_request_authentications.size(), 1u);  // fails closed, not dropped
+  EXPECT_EQ(s->rejected_request_authentications[0].key(), "a/broken");
+  EXPECT_EQ(InMesh(*s, "a", "x"), true);
+  EXPECT_EQ(InMesh(*s, "a-b", "x"), false);
 }
 
-TEST_F(KubeSourceTest, LabelsDriveTheEnrollmentDecision) {
+TEST_F(KubeSourceTest, SecurityPoliciesComeAndGo) {
+  Put(Namespace("demo", true));
+  Start();
+  ASSERT_TRUE(source_->WaitForSync(std::chrono::seconds(10)));
+  EXPECT_THAT(PolicyKeys(*source_->Current()), ::testing::IsEmpty());
+  Put(Policy(
+      "AuthorizationPolicy", "demo", "deny-admin",
+      json::parse(R"({"action":"DENY","rules":[{"to":[{"operation":{"paths":["/admin"]}}]}]})")));
+  Put(Policy("RequestAuthentication", "demo", "jwt", JwtSpec("https://issuer.example/jwks.json")));
+  WaitSnapshot([](const auto& snap) {
+    return PolicyKeys(snap) == std::vector<std::string>{"AuthorizationPolicy demo/deny-admin",
+                                                        "RequestAuthentication demo/jwt"};
+  });
+  // An edit that breaks it: kept, rejected (tokens at its scope fail), not dropped.
+  Put(Policy("RequestAuthentication", "demo", "jwt", JwtSpec("ftp://issuer.example/jwks.json")));
+  WaitSnapshot([](const auto& snap) {
+    return PolicyKeys(snap) == std::vector<std::string>{"AuthorizationPolicy demo/deny-admin",
+                                                        "rejected RequestAuthentication demo/jwt"};
+  });
+  ASSERT_TRUE(
+      server_.Delete("security.istio.io/v1", "AuthorizationPolicy", "demo", "deny-admin").ok());
+  ASSERT_TRUE(server_.Delete("security.istio.io/v1", "RequestAuthentication", "demo", "jwt").ok());
+  WaitSnapshot([](const auto& snap) { return PolicyKeys(snap).empty(); });
+}
+
+TEST_F(KubeSourceTest, LabelsDecideWhoIsInTheMesh) {
   Put(Namespace("demo", false));
   Put(Pod("demo", "web", "10.0.0.5"));
   Start();
   ASSERT_TRUE(source_->WaitForSync(std::chrono::seconds(10)));
-  EXPECT_EQ(Decision(*source_->Current(), "demo", "web"), EnrollReason::kNamespaceNotLabelled);
+  EXPECT_EQ(InMesh(*source_->Current(), "demo", "web"), false);
   // kubectl label namespace demo zmesh.io/dataplane-mode=ambient
   ASSERT_TRUE(client_
                   ->Patch("/api/v1/namespaces/demo",
                           {{"metadata", {{"labels", {{"zmesh.io/dataplane-mode", "ambient"}}}}}})
                   .ok());
-  WaitSnapshot([](const auto& s) { return Decision(s, "demo", "web") == EnrollReason::kEnrolled; });
+  WaitSnapshot([](const auto& s) { return InMesh(s, "demo", "web") == true; });
   // The pod opts out.
   ASSERT_TRUE(client_
                   ->Patch("/api/v1/namespaces/demo/pods/web",
                           {{"metadata", {{"labels", {{"zmesh.io/dataplane-mode", "none"}}}}}})
                   .ok());
-  WaitSnapshot(
-      [](const auto& s) { return Decision(s, "demo", "web") == EnrollReason::kPodOptedOut; });
+  WaitSnapshot([](const auto& s) {
+    return InMesh(s, "demo", "web") == false &&
+           s.FindPod("demo", "web")->labels.contains("zmesh.io/dataplane-mode");
+  });
   // kubectl label namespace demo zmesh.io/dataplane-mode-
   ASSERT_TRUE(client_
                   ->Patch("/api/v1/namespaces/demo/pods/web",
@@ -193,7 +241,9 @@ TEST_F(KubeSourceTest, LabelsDriveTheEnrollmentDecision) {
                           {{"metadata", {{"labels", {{"zmesh.io/dataplane-mode", nullptr}}}}}})
                   .ok());
   WaitSnapshot([](const auto& s) {
-    return Decision(s, "demo", "web") == EnrollReason::kNamespaceNotLabelled;
+    return InMesh(s, "demo", "web") == false &&
+           !s.FindPod("demo", "web")->labels.contains("zmesh.io/dataplane-mode") &&
+           s.FindNamespace("demo")->labels.empty();
   });
 }
 
@@ -232,14 +282,14 @@ TEST_F(KubeSourceTest, PodChurnEndsInTheServersState) {
   EXPECT_LT(source_->snapshots(), 60u);
 }
 
-TEST_F(KubeSourceTest, ARelistAfter410IsADiffNoEnrollmentLostOrDuplicated) {
+TEST_F(KubeSourceTest, ARelistAfter410IsADiffNothingLostOrDuplicated) {
   Put(Namespace("demo", true));
   Put(Pod("demo", "stays", "10.0.0.1"));
   Put(Pod("demo", "goes", "10.0.0.2"));
   Put(Pod("demo", "changes", "10.0.0.3"));
   Start();
   ASSERT_TRUE(source_->WaitForSync(std::chrono::seconds(10)));
-  ASSERT_TRUE(WaitFor([&] { return server_.open_watches() == 5; }));
+  ASSERT_TRUE(WaitFor([&] { return server_.open_watches() == 6; }));
   // While the watches miss everything, history is compacted; then the watches expire.
   server_.PauseWatches(true);
   ASSERT_TRUE(server_.Delete("v1", "Pod", "demo", "goes").ok());
@@ -253,12 +303,11 @@ TEST_F(KubeSourceTest, ARelistAfter410IsADiffNoEnrollmentLostOrDuplicated) {
            snap.FindPod("demo", "changes")->pod_ips.at(0) == "10.0.0.33";
   });
   ASSERT_NE(s, nullptr);
-  auto mesh = mesh::BuildSnapshot(*s);
-  std::vector<std::string> enrolled;
-  for (const auto& d : DecideEnrollment(mesh, kNode)) {
-    if (d.enrolled) enrolled.push_back(d.key());
+  std::vector<std::string> in_mesh;
+  for (const auto& p : s->pods) {
+    if (InMesh(*s, p.namespace_name, p.name) == true) in_mesh.push_back(p.key());
   }
-  EXPECT_THAT(enrolled, ElementsAre("demo/changes", "demo/new", "demo/stays"));
+  EXPECT_THAT(in_mesh, ElementsAre("demo/changes", "demo/new", "demo/stays"));
   int gone = 0;
   for (const auto& [kind, st] : source_->Stats()) gone += static_cast<int>(st.gone);
   EXPECT_GE(gone, 1);
@@ -268,7 +317,7 @@ TEST_F(KubeSourceTest, AStreamBrokenMidEventLosesNothing) {
   Put(Namespace("demo", true));
   Start();
   ASSERT_TRUE(source_->WaitForSync(std::chrono::seconds(10)));
-  ASSERT_TRUE(WaitFor([&] { return server_.open_watches() == 5; }));
+  ASSERT_TRUE(WaitFor([&] { return server_.open_watches() == 6; }));
   server_.BreakWatchesMidEvent();
   Put(Pod("demo", "a", "10.0.0.1"));  // half of this event, then the connection is cut
   Put(Pod("demo", "b", "10.0.0.2"));
@@ -285,7 +334,7 @@ TEST_F(KubeSourceTest, SlowServerAndTokenRotation) {
   const std::string token = dir.Write("token", "token-1");
   server_.SetToken("token-1");
   // A member: it must outlive the informers, which TearDown stops.
-  token_client_ = kube::testing::ClientFor(server_, {.token_file = token});
+  token_client_ = testing::ClientFor(server_, {.token_file = token});
   Put(Namespace("demo", true));
   server_.SetResponseDelay(std::chrono::milliseconds(150));
   Start(*token_client_);
@@ -328,4 +377,4 @@ TEST_F(KubeSourceTest, TheStatusAnnotationIsNoNews) {
 }
 
 }  // namespace
-}  // namespace zm::agent
+}  // namespace zm::kube
