@@ -1,12 +1,15 @@
 // zmesh-agent: the node agent (local mode: --manifests; cluster mode: --kubeconfig or
 // --in-cluster). See agent/README.md and ARCHITECTURE.md.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -260,7 +263,8 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
 }
 
 int Uninstall(const std::string& pin_dir, const std::string& node, const std::string& manifests,
-              const std::string& cni_bin_dir, const std::string& cni_conf_dir) {
+              const std::string& cni_bin_dir, const std::string& cni_conf_dir,
+              const std::string& state_dir) {
   auto& log = Log("agent");
   // The CNI plugin first: with the capture gone, a pod must no longer wait for an agent.
   if (!cni_conf_dir.empty() || !cni_bin_dir.empty()) {
@@ -290,6 +294,13 @@ int Uninstall(const std::string& pin_dir, const std::string& node, const std::st
   absl::Status st = bpf::PinnedDatapath::Uninstall(pin_dir);
   if (!st.ok()) return Fail(st);
   log.info("uninstalled: every link and map under {} removed", pin_dir);
+  // The sandboxes zmesh-cni reported (kept on the host across agent pods, cluster mode).
+  const std::string cni_state = state_dir + "/cni-pods.json";
+  if (::unlink(cni_state.c_str()) == 0) {
+    log.info("uninstalled: {} removed", cni_state);
+  } else if (errno != ENOENT) {
+    log.warn("uninstall: {}: {}", cni_state, std::strerror(errno));
+  }
   return 0;
 }
 
@@ -394,7 +405,7 @@ int main(int argc, char** argv) {
   if (opts.ca_key.empty()) opts.ca_key = default_root.key;
   if (*uninstall) {
     return zm::agent::Uninstall(opts.pin_dir, opts.node, uninstall_manifests, uninstall_cni_bin,
-                                uninstall_cni_conf);
+                                uninstall_cni_conf, state_dir);
   }
   const int sources = !source.manifests.empty() + !source.kubeconfig.empty() + source.in_cluster;
   if (sources != 1 || opts.cgroup_root.empty()) {

@@ -18,7 +18,7 @@
 #                                                  ZMESH_INSTANCE=NAME: a second pair, agent-NODE-NAME
 #                                                  and ztunnel-NODE-NAME with sockets of their own, as
 #                                                  the new pod of a surge upgrade)
-#   lab.sh mesh-down PREFIX NODE [agent|ztunnel|all]
+#   lab.sh mesh-down PREFIX NODE [agent|ztunnel|all]  (ZMESH_INSTANCE=NAME: that pair)
 #   lab.sh label PREFIX NAMESPACE on|off           add/remove zmesh.io/dataplane-mode=ambient
 #   lab.sh annotate PREFIX POD KEY=VALUE|KEY-      set/remove a pod annotation
 #   lab.sh pod-label PREFIX POD KEY=VALUE|KEY-     set/remove a pod label
@@ -800,8 +800,10 @@ cmd_mesh_down() {
     all) comps=(ztunnel agent) ;;
     *) die "mesh-down: agent|ztunnel|all" ;;
   esac
+  local id=$node
+  [[ -z ${ZMESH_INSTANCE:-} ]] || id=$node-$ZMESH_INSTANCE
   for c in "${comps[@]}"; do
-    rec=$(lookup "$ST" "$c-$node") || continue
+    rec=$(lookup "$ST" "$c-$id") || continue
     read -r pid start <<<"$rec"
     stop_pid "$pid" "$start" 10
   done

@@ -152,3 +152,14 @@ pod_not_listed demo/web || fail "demo/web still in the maps after DEL returned"
 expect "demo/web status pending again" status_is demo/web pending
 cni DEL legacy plain "$PLAIN_UID" p1 plain >/dev/null || fail "DEL of legacy/plain failed"
 say "ok: DEL un-enrolled demo/web"
+
+# 8. Uninstall removes the agent's record of the sandboxes (kept on the node's disk across agent
+# pods) along with the pins.
+cni_state=$LAB_STATE/$NODE1_NAME/state/cni-pods.json
+[[ -f $cni_state ]] || fail "no $cni_state: the agent did not record the sandboxes zmesh-cni reported"
+ZMESH_INSTANCE=new lab mesh-down "$PREFIX" node1 all
+"$ZMESH_BIN/zmesh-agent" uninstall --node "$NODE1_NAME" --pin-root "$LAB_PIN_ROOT" \
+  --state-dir "$LAB_STATE/$NODE1_NAME/state" >"$LAB_STATE/logs/uninstall.log" 2>&1 ||
+  fail "zmesh-agent uninstall failed: $(cat "$LAB_STATE/logs/uninstall.log")"
+[[ ! -e $cni_state ]] || fail "$cni_state still there after uninstall"
+say "ok: uninstall removed $cni_state"
