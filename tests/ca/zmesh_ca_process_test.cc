@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "tests/ca/ca_test_support.h"
 #include "tests/ca/kube_test_support.h"
+#include "tests/testutil/child_process.h"
 #include "ztunnel/identity/ca_client.h"
 
 namespace zm::ca {
@@ -27,25 +28,13 @@ using testing::TempDir;
 using testing::WaitFor;
 using testing::WriteFile;
 
-std::string Binary() {
-  if (const char* b = std::getenv("ZMESH_BUILD_DIR")) return std::string(b) + "/bin/zmesh-ca";
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
-          "zmesh-ca")
-      .string();
-}
-
 class ZmeshCaProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     WriteFile(dir_ / "tokens", testing::kTokens);
     WriteFile(dir_ / "manifests/pods.yaml", testing::kManifests);
   }
-  void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  void TearDown() override { child_.reset(); }  // killed and reaped if it still runs
 
   std::vector<std::string> Args() {
     return {"--listen",      "127.0.0.1:0", "--state-dir",      dir_ / "state", "--tokens",
@@ -53,20 +42,12 @@ class ZmeshCaProcessTest : public ::testing::Test {
   }
 
   void Spawn(std::vector<std::string> args) {
-    log_ = dir_ / StrCat("zmesh-ca-", ++runs_, ".log");
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      static std::string bin = Binary();
-      std::vector<char*> argv{bin.data()};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
+    child_.reset();
+    auto child = zm::testutil::ChildProcess::Spawn(
+        zm::testutil::ChildProcess::BuildBinary("zmesh-ca"), std::move(args),
+        dir_ / StrCat("zmesh-ca-", ++runs_, ".log"));
+    ASSERT_TRUE(child.ok()) << child.status();
+    child_ = std::move(*child);
   }
 
   // The port from "listening on 127.0.0.1:<port>"; 0 when the process never got there.
@@ -82,24 +63,9 @@ class ZmeshCaProcessTest : public ::testing::Test {
     return port;
   }
 
-  bool Exited() {
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    pid_ = -1;
-    return true;
-  }
-  int WaitExit() {
-    if (pid_ < 0) return exit_code_;
-    return WaitFor([&] { return Exited(); }) ? exit_code_ : -1;
-  }
-
-  std::string Log() {
-    std::ifstream in(log_);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  bool Exited() { return child_->Exited(); }
+  int WaitExit() { return child_->WaitExit(); }
+  std::string Log() { return child_ ? child_->Log() : ""; }
 
   std::unique_ptr<ztunnel::GrpcCaClient> Client(int port, const std::string& token,
                                                 std::string root = "") {
@@ -115,10 +81,8 @@ class ZmeshCaProcessTest : public ::testing::Test {
   }
 
   TempDir dir_{"zmesh-ca-proc"};
-  std::string log_;
   int runs_ = 0;
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
+  std::unique_ptr<zm::testutil::ChildProcess> child_;  // after dir_: gone before it
 };
 
 TEST_F(ZmeshCaProcessTest, IssuesOnlyTheCallersNodesIdentitiesOverTls) {
@@ -153,7 +117,7 @@ TEST_F(ZmeshCaProcessTest, IssuesOnlyTheCallersNodesIdentitiesOverTls) {
                              "node node1"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("tok-node1"))) << "tokens never reach the log";
 
-  ::kill(pid_, SIGTERM);
+  child_->Signal(SIGTERM);
   EXPECT_EQ(WaitExit(), 0) << Log();
 }
 
@@ -162,7 +126,7 @@ TEST_F(ZmeshCaProcessTest, KeepsItsRootAcrossRestarts) {
   ASSERT_NE(WaitListening(), 0) << Log();
   auto first = tls::ReadFile(dir_ / "state/ca/root-cert.pem");
   ASSERT_TRUE(first.ok());
-  ::kill(pid_, SIGTERM);
+  child_->Signal(SIGTERM);
   ASSERT_EQ(WaitExit(), 0) << Log();
 
   Spawn(Args());
@@ -296,7 +260,7 @@ TEST_F(ZmeshCaKubeProcessTest, ServesByTokenReviewWithTheRootInASecretKeptAcross
                              "account demo/waypoint"));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("tok-zt1")));
   EXPECT_THAT(log, ::testing::Not(HasSubstr("PRIVATE KEY")));
-  ::kill(pid_, SIGTERM);
+  child_->Signal(SIGTERM);
   ASSERT_EQ(WaitExit(), 0) << Log();
 
   Spawn(KubeArgs());

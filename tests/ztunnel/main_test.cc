@@ -13,6 +13,7 @@
 
 #include "common/ca/uds_server.h"
 #include "common/config/config_server.h"
+#include "tests/testutil/child_process.h"
 #include "tests/ztunnel/fake_agent.h"
 #include "tests/ztunnel/test_helpers.h"
 
@@ -23,14 +24,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
 using namespace zm::ztunnel::testing;
-
-std::string ZtunnelBinary() {
-  if (const char* b = std::getenv("ZMESH_BUILD_DIR")) return std::string(b) + "/bin/ztunnel";
-  // tests/<this> -> bin/ztunnel
-  return (std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path() / "bin" /
-          "ztunnel")
-      .string();
-}
 
 class ZtunnelProcessTest : public ::testing::Test {
  protected:
@@ -50,40 +43,19 @@ class ZtunnelProcessTest : public ::testing::Test {
     port_ = LocalPort(reserve_.get());
   }
   void TearDown() override {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
+    child_.reset();  // killed and reaped if it still runs
     agent_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   void Spawn(std::vector<std::string> args) {
-    std::string log = dir_ + "/ztunnel.log";
-    pid_ = ::fork();
-    ASSERT_GE(pid_, 0);
-    if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      std::vector<char*> argv;
-      static std::string bin = ZtunnelBinary();
-      argv.push_back(bin.data());
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
+    auto child = testutil::ChildProcess::Spawn(testutil::ChildProcess::BuildBinary("ztunnel"),
+                                               std::move(args), dir_ + "/ztunnel.log");
+    ASSERT_TRUE(child.ok()) << child.status();
+    child_ = std::move(*child);
   }
-
-  // Waits for the child's exit; -1 at the deadline.
-  int WaitExit() {
-    int status = 0;
-    bool done = WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; });
-    if (!done) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
+  // The child's exit status; -1 at the deadline.
+  int WaitExit() { return child_->WaitExit(); }
 
   std::string Get(const std::string& path) {
     Fd c;
@@ -93,18 +65,13 @@ class ZtunnelProcessTest : public ::testing::Test {
     return ReadUntilEnd(c.get()).data;
   }
 
-  std::string Log() {
-    std::ifstream in(dir_ + "/ztunnel.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  std::string Log() { return child_ ? child_->Log() : ""; }
 
   std::string dir_;
   std::unique_ptr<FakeAgent> agent_;
   Fd reserve_;
   uint16_t port_ = 0;
-  pid_t pid_ = -1;
+  std::unique_ptr<testutil::ChildProcess> child_;
 };
 
 // Ready only once the first mesh configuration and then the ZDS snapshot arrived. ztunnel asks
@@ -146,7 +113,7 @@ TEST_F(ZtunnelProcessTest, ReadyAfterConfigThenSnapshotAndExitsCleanlyOnSigterm)
   EXPECT_THAT(Get("/metrics"), HasSubstr("zmesh_ztunnel_connections_in_flight 0\n"));
   EXPECT_THAT(Get("/nope"), StartsWith("HTTP/1.1 404 "));
 
-  ASSERT_EQ(::kill(pid_, SIGTERM), 0);
+  ASSERT_TRUE(child_->Signal(SIGTERM));
   EXPECT_EQ(WaitExit(), 0) << Log();
   EXPECT_THAT(Log(), HasSubstr("zds: connected to the agent"));
   EXPECT_THAT(Log(), HasSubstr("drained: no connection in flight"));
@@ -163,7 +130,7 @@ TEST_F(ZtunnelProcessTest, JsonLogs) {
          "127.0.0.1:" + std::to_string(port_), "--log-format", "json", "--config-address",
          "unix:" + dir_ + "/config.sock"});
   ASSERT_TRUE(agent_->AcceptHello()) << Log();
-  ASSERT_EQ(::kill(pid_, SIGINT), 0);
+  ASSERT_TRUE(child_->Signal(SIGINT));
   EXPECT_EQ(WaitExit(), 0) << Log();
   EXPECT_THAT(Log(), HasSubstr("\"scope\":\"zds\""));
   config.Shutdown();
