@@ -1,7 +1,6 @@
 #include "ztunnel/workload_identities.h"
 
 #include <set>
-#include <thread>
 
 #include "common/base/log.h"
 #include "common/base/strings.h"
@@ -24,17 +23,14 @@ zds::Ack WorkloadIdentities::Handle(zds::Request request) {
     // A reference for the wait (the fetch starts now), dropped below.
     certs_.AddRef(*id);
     const auto now = std::chrono::steady_clock::now();
-    const auto deadline = now + (now < skip_waits_until_ ? std::chrono::milliseconds(0) : cert_wait_);
-    while (!certs_.Get(*id).ok() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (!certs_.Get(*id).ok() && now >= skip_waits_until_) {
-      // The CA is slow or down: do not hold every other pod's Add for it.
+    const bool wait = now >= skip_waits_until_;
+    if (!certs_.WaitForAttempt(*id, wait ? cert_wait_ : std::chrono::milliseconds(0)) && wait) {
+      // The CA refused, failed or is slow: do not hold every other pod's Add for it.
       skip_waits_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      Log("identity").warn("pod {}/{}: no certificate for {} after {} ms; serving it anyway "
-                           "(inbound HBONE fails closed until it comes), and not waiting for "
+      Log("identity").warn("pod {}/{}: no certificate for {} yet; serving it anyway (inbound "
+                           "HBONE fails closed until it comes), and not waiting for "
                            "certificates in the next 30 s",
-                           add->ns, add->name, id->ToString(), cert_wait_.count());
+                           add->ns, add->name, id->ToString());
     }
   }
   zds::Ack ack = inner_.Handle(std::move(request));

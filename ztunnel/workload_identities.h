@@ -5,9 +5,10 @@
 // by SnapshotSent). So a certificate is prefetched when a workload appears and forgotten
 // when the last workload with that identity leaves.
 //
-// A new pod's listeners are created only once its certificate is here (or `cert_wait` has
-// passed, well within the agent's 5 s ack deadline): in a surge upgrade they join listeners of the old ztunnel with SO_REUSEPORT and take
-// connections at once, and an inbound HBONE connection without a certificate would be closed.
+// A new pod's listeners are created only once its certificate is here, or the CA refused or
+// failed, or `cert_wait` passed (well within the agent's 5 s ack deadline): in a surge upgrade
+// they join the old ztunnel's listeners (SO_REUSEPORT) and take connections at once, and an
+// inbound HBONE connection without a certificate would be closed.
 
 #include <chrono>
 #include <map>

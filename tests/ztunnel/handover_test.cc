@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "common/base/clock.h"
 #include "common/tls/ca.h"
@@ -66,13 +67,18 @@ TEST(HandoverTest, ASecondZtunnelJoinsThePodsListenersAndKeepsThePodReachable) {
   EXPECT_EQ(ConnectInNetns(ns->get(), 15001), ECONNREFUSED);  // nobody left: fail closed
 }
 
-// A CA behind a switch.
+// A CA behind switches: refusing at once, or answering (with a failure) only after 2.5 s.
 class SwitchedCa : public CertificateSource {
  public:
   explicit SwitchedCa(tls::CertificateAuthority& ca) : ca_(ca) {}
   std::atomic<bool> down{false};
+  std::atomic<bool> slow{false};
   absl::StatusOr<std::vector<std::string>> Fetch(const std::string& csr,
                                                  std::chrono::seconds ttl) override {
+    if (slow) {
+      std::this_thread::sleep_for(milliseconds(2500));
+      return absl::DeadlineExceededError("CA timed out");
+    }
     if (down) return absl::UnavailableError("CA unreachable");
     auto parsed = tls::ParseCsr(csr);
     if (!parsed.ok()) return parsed.status();
@@ -134,7 +140,7 @@ TEST_F(CertificateWaitTest, ThePodsCertificateIsHereBeforeItsListeners) {
 }
 
 TEST_F(CertificateWaitTest, ACaThatDoesNotAnswerDelaysOnePodOnlyAndNeverLosesIt) {
-  source_->down = true;
+  source_->slow = true;
   auto ns1 = NewNetns();
   auto ns2 = NewNetns();
   ASSERT_TRUE(ns1.ok() && ns2.ok());
@@ -146,6 +152,18 @@ TEST_F(CertificateWaitTest, ACaThatDoesNotAnswerDelaysOnePodOnlyAndNeverLosesIt)
   EXPECT_EQ(ack.error, "");
   EXPECT_LT(second, milliseconds(1400)) << "the second pod waited for the CA again";
   EXPECT_THAT(zt_.manager.Uids(), ::testing::UnorderedElementsAre("u1", "u2"));
+  EXPECT_FALSE(certs_->Get(Id("default")).ok());
+}
+
+TEST_F(CertificateWaitTest, ACaThatRefusesDelaysNobody) {
+  source_->down = true;
+  auto ns = NewNetns();
+  ASSERT_TRUE(ns.ok()) << ns.status();
+  zds::Ack ack;
+  milliseconds took = TimedAdd("u1", ns->get(), &ack);
+  EXPECT_EQ(ack.error, "");
+  EXPECT_LT(took, milliseconds(1400)) << "the pod waited out the timeout for a CA that refused";
+  EXPECT_THAT(zt_.manager.Uids(), ::testing::ElementsAre("u1"));
   EXPECT_FALSE(certs_->Get(Id("default")).ok());
 }
 

@@ -112,6 +112,17 @@ std::chrono::seconds CertManager::Backoff(int failures) const {
   return std::min(b, options_.max_backoff);
 }
 
+bool CertManager::WaitForAttempt(const tls::SpiffeId& id, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  auto usable = [&](const Entry& e) { return e.creds && clock_.Now() < e.not_after; };
+  attempted_.wait_for(lock, timeout, [&] {
+    auto it = entries_.find(id.ToString());
+    return it == entries_.end() || usable(it->second) || it->second.failures > 0;
+  });
+  auto it = entries_.find(id.ToString());
+  return it != entries_.end() && usable(it->second);
+}
+
 TimePoint CertManager::Tick() {
   const TimePoint now = clock_.Now();
   std::vector<tls::SpiffeId> due;
@@ -152,6 +163,7 @@ TimePoint CertManager::Tick() {
                e.creds && now < e.not_after ? ", still serving the current one" : "",
                e.last_error);
     }
+    attempted_.notify_all();
   }
   std::lock_guard lock(mu_);
   TimePoint next = now + std::chrono::hours(1);

@@ -65,6 +65,9 @@ class CertManager {
   // The current, unexpired credentials for `id`: NotFound when the identity is unknown,
   // Unavailable when no valid certificate was obtained yet (or the last one expired).
   absl::StatusOr<std::shared_ptr<const tls::Credentials>> Get(const tls::SpiffeId& id) const;
+  // Blocks until `id` has a valid certificate, an attempt to get one has failed, or `timeout`
+  // passed (a slow CA); true when the certificate is there. `id` must be referenced (AddRef).
+  bool WaitForAttempt(const tls::SpiffeId& id, std::chrono::milliseconds timeout) const;
   // Every root the current certificates chain to (PEM), deduplicated.
   std::vector<std::string> RootPems() const;
 
@@ -94,6 +97,7 @@ class CertManager {
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;  // by SPIFFE URI; guarded by mu_
   std::condition_variable wake_;
+  mutable std::condition_variable attempted_;  // after every CA round trip
   bool stop_ = false;
   std::thread thread_;
 };
