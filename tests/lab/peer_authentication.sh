@@ -45,6 +45,8 @@ kind: PeerAuthentication
 metadata: {name: strict, namespace: demo}
 spec: {mtls: {mode: STRICT}}'
 expect "namespace STRICT: plaintext to 8080 refused" plain_refused 8080
+# That one may have been in flight when STRICT arrived (closed, not refused): one more.
+plain_refused 8080 || fail "plaintext to 8080 served under STRICT"
 expect "namespace STRICT: plaintext to 9090 refused" plain_refused 9090
 expect "namespace STRICT: HBONE to 8080 still works" hbone_ok 8080
 wait_zt_line "$before" 10 dir=inbound "src=$POD_LEGACY_IP:" result=mtls-required "policy=demo/strict" \
