@@ -16,13 +16,25 @@ constexpr char kCniInstalledTask[] = "cni-installed";
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ClusterMode>> ClusterMode::Connect(
-    ClusterOptions options, k8s::ObjectSource::Callback on_objects) {
+absl::StatusOr<std::unique_ptr<ClusterMode>> ClusterMode::Connect(ClusterOptions options) {
   std::unique_ptr<ClusterMode> c(new ClusterMode(std::move(options)));
   ZM_ASSIGN_OR_RETURN(c->client_, kube::KubeClient::Create(c->options_.kube));
   L().info("cluster mode: API server {} ({})", c->options_.kube.server, c->options_.kube.source);
-  c->source_ = kube::KubeSource::Start(*c->client_, std::move(on_objects), {});
+  c->source_ = kube::KubeSource::Start(
+      *c->client_, [self = c.get()](auto snapshot) { self->Deliver(std::move(snapshot)); }, {});
   return c;
+}
+
+void ClusterMode::Deliver(std::shared_ptr<const k8s::ManifestSnapshot> snapshot) {
+  std::lock_guard lock(sink_mu_);
+  if (sink_) sink_(std::move(snapshot));
+}
+
+std::shared_ptr<const k8s::ManifestSnapshot> ClusterMode::Follow(
+    k8s::ObjectSource::Callback sink) {
+  std::lock_guard lock(sink_mu_);  // a snapshot published now waits, then goes to `sink`
+  sink_ = std::move(sink);
+  return source_->Current();
 }
 
 ClusterMode::~ClusterMode() { Stop(); }
@@ -91,6 +103,8 @@ void ClusterMode::Stop() {
   conf_watcher_.reset();
   if (status_) status_->Stop();
   if (source_) source_->Stop();
+  std::lock_guard lock(sink_mu_);
+  sink_ = nullptr;
 }
 
 }  // namespace zm::agent

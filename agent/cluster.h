@@ -4,12 +4,14 @@
 // installation into the node's CNI directories (kept in place while the configuration directory
 // changes; removed only by `zmesh-agent uninstall`).
 //
-// main() connects it before the Agent starts (the Agent's first decisions need every informer
-// synced), attaches it to the Agent after Agent::Start() and stops it after Agent::Run()
-// returns. The Agent must outlive it.
+// main() connects it and waits for every informer to sync before it even takes the node lease
+// (a surge upgrade: the old agent stands down only once the new one can act at once), hands the
+// Agent the objects with Follow(), attaches it after Agent::Start() and stops it after
+// Agent::Run() returns. The Agent must outlive it.
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -33,10 +35,8 @@ struct ClusterOptions {
 
 class ClusterMode {
  public:
-  // Creates the API client and starts the informers; `on_objects` gets every snapshot (the first
-  // once all are synced).
-  static absl::StatusOr<std::unique_ptr<ClusterMode>> Connect(ClusterOptions options,
-                                                              k8s::ObjectSource::Callback on_objects);
+  // Creates the API client and starts the informers. Their snapshots go nowhere until Follow().
+  static absl::StatusOr<std::unique_ptr<ClusterMode>> Connect(ClusterOptions options);
   ~ClusterMode();  // Stop()
   ClusterMode(const ClusterMode&) = delete;
   ClusterMode& operator=(const ClusterMode&) = delete;
@@ -44,7 +44,8 @@ class ClusterMode {
   // Blocks until every informer has synced (true), logging which kinds are still missing every
   // 10 s; false as soon as `stopping()` says so.
   bool WaitForSync(const std::function<bool()>& stopping);
-  std::shared_ptr<const k8s::ManifestSnapshot> Initial() const { return source_->Current(); }
+  // The objects now; every later snapshot goes to `sink` (none is lost in between) until Stop().
+  std::shared_ptr<const k8s::ManifestSnapshot> Follow(k8s::ObjectSource::Callback sink);
 
   // After Agent::Start(), before Agent::Run(): status writer, CNI plugin installation (readiness
   // task "cni-installed" until it is chained) and the CNI socket.
@@ -57,7 +58,11 @@ class ClusterMode {
   explicit ClusterMode(ClusterOptions options) : options_(std::move(options)) {}
   void Install(Agent& agent);
 
+  void Deliver(std::shared_ptr<const k8s::ManifestSnapshot> snapshot);
+
   ClusterOptions options_;
+  std::mutex sink_mu_;  // guards sink_; held while a snapshot is delivered
+  k8s::ObjectSource::Callback sink_;
   std::unique_ptr<kube::KubeClient> client_;
   std::unique_ptr<kube::KubeSource> source_;
   std::unique_ptr<StatusWriter> status_;

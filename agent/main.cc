@@ -63,8 +63,10 @@ struct LeaderExit {
   Fd ztunnel_conn;  // kept open while standing by (its ztunnel must not reconnect)
 };
 
-LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts,
-                     NodeLease& lease, const std::string& ready_file_path) {
+// `synced_cluster`: cluster mode, connected and synced (RunAgent); null in local mode.
+LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source,
+                     std::unique_ptr<ClusterMode> synced_cluster, NodeLease& lease,
+                     const std::string& ready_file_path) {
   auto& log = Log("agent");
   auto Fail = [](const absl::Status& st) { return LeaderExit{.code = agent::Fail(st)}; };
   if (absl::Status st = bpf::EnsureBpffs(); !st.ok()) return Fail(st);
@@ -79,25 +81,15 @@ LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source, ClusterOpti
   if (!zds.ok()) return Fail(zds.status());
   RealPodNetns netns;
   Agent agent(opts, **datapath, **zds, netns);
+  // Declared after the Agent, so that any return stops it (and its deliveries) before the Agent
+  // goes.
+  std::unique_ptr<ClusterMode> cluster = std::move(synced_cluster);
 
   // Objects first: recovery needs to know what is still wanted.
   std::shared_ptr<const k8s::ManifestSnapshot> initial;
   std::unique_ptr<k8s::ManifestWatcher> watcher;
-  std::unique_ptr<ClusterMode> cluster;
-  if (source.cluster()) {
-    auto config = kube::LoadConfig(source.in_cluster, source.kubeconfig, source.kube_context);
-    if (!config.ok()) return Fail(config.status());
-    cluster_opts.kube = *std::move(config);
-    auto connected = ClusterMode::Connect(std::move(cluster_opts),
-                                          [&](auto snap) { agent.PostManifests(std::move(snap)); });
-    if (!connected.ok()) return Fail(connected.status());
-    cluster = std::move(*connected);
-    // No decision, and no readiness, on a partial view of the cluster.
-    if (!cluster->WaitForSync(TakePendingStopSignal)) {
-      log.info("stopped before the API server's objects were synced");
-      return {.signalled = true};
-    }
-    initial = cluster->Initial();
+  if (cluster) {
+    initial = cluster->Follow([&](auto snap) { agent.PostManifests(std::move(snap)); });
   } else {
     auto started = k8s::ManifestWatcher::Start(opts.manifests, [&](auto snap) {
       if (!initial) {
@@ -240,6 +232,22 @@ LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source, ClusterOpti
 int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions cluster_opts,
              const std::string& ready_file_path) {
   auto& log = Log("agent");
+  // Cluster mode: the API server's objects first. No decision, and no readiness, on a partial
+  // view of the cluster; and in a surge upgrade the old agent keeps the node until this one has
+  // them, so that the node is without an acting agent only for the moments of the handover.
+  std::unique_ptr<ClusterMode> cluster;
+  if (source.cluster()) {
+    auto config = kube::LoadConfig(source.in_cluster, source.kubeconfig, source.kube_context);
+    if (!config.ok()) return Fail(config.status());
+    cluster_opts.kube = *std::move(config);
+    auto connected = ClusterMode::Connect(std::move(cluster_opts));
+    if (!connected.ok()) return Fail(connected.status());
+    cluster = std::move(*connected);
+    if (!cluster->WaitForSync(TakePendingStopSignal)) {
+      log.info("stopped before the API server's objects were synced");
+      return 0;
+    }
+  }
   // One agent acts on a node at a time; a newer one (a surge upgrade) takes over.
   auto lease = NodeLease::Acquire(opts.node_run_dir, TakePendingStopSignal);
   if (absl::IsCancelled(lease.status())) {
@@ -247,7 +255,7 @@ int RunAgent(AgentOptions opts, const SourceOptions& source, ClusterOptions clus
     return 0;
   }
   if (!lease.ok()) return Fail(lease.status());
-  LeaderExit exit = RunLeader(std::move(opts), source, std::move(cluster_opts), **lease,
+  LeaderExit exit = RunLeader(std::move(opts), source, std::move(cluster), **lease,
                               ready_file_path);
   if (!exit.handing_over) return exit.code;
   (*lease)->CompleteHandover();

@@ -133,6 +133,14 @@ ZMESH_INSTANCE=new lab mesh-up "$PREFIX" node1 || fail "the new pair did not bec
 new_log=$LAB_STATE/logs/agent-node1-new.log
 assert_ge 1 "$(log_count "$new_log" "adopted demo/web from pinned state")" "the new agent adopted demo/web"
 assert_ge 1 "$(log_count "$agent_log" "stood down")" "the old agent stood down"
+# The old agent is asked to stand down only once the new one has the API server's objects, so
+# that the node is without an acting agent only for the moments of the handover.
+first_line() { grep -nF "$2" "$1" | head -n 1 | cut -d: -f1; }
+synced_at=$(first_line "$new_log" "cluster objects synced")
+asked_at=$(first_line "$new_log" "asking it to stand down")
+[[ -n $synced_at && -n $asked_at ]] || fail "the new agent's log lacks the sync or the stand-down request"
+((synced_at < asked_at)) || fail "the new agent asked for the node (line $asked_at) before it had synced (line $synced_at)"
+say "ok: the new agent synced (log line $synced_at) before it asked the old one to stand down (line $asked_at)"
 pod_listed demo/web || fail "demo/web lost its capture in the handover"
 checks_before=$(log_count "$new_log" "CNI check demo/web container c1")
 cni CHECK demo web "$WEB_UID" c1 web >/dev/null || fail "CHECK of demo/web failed after the handover"
