@@ -178,15 +178,9 @@ std::shared_ptr<const k8s::ManifestSnapshot> KubeSource::Build() const {
 
 void KubeSource::Publish() {
   std::shared_ptr<const k8s::ManifestSnapshot> snap = Build();
-  bool first;
-  {
-    std::lock_guard lock(mu_);
-    first = current_ == nullptr;
-    current_ = snap;
-    ++snapshots_;
-  }
+  const bool first = !HasSynced();  // only this thread sets current_
   if (first) {
-    cv_.notify_all();  // WaitForSync
+    // Logged before anyone waiting for the sync can go on (and log what it does next).
     L().info(
         "cluster objects synced: {} namespaces, {} pods, {} services, {}+{} "
         "PeerAuthentications, {}+{} AuthorizationPolicies, {}+{} RequestAuthentications "
@@ -196,6 +190,12 @@ void KubeSource::Publish() {
         snap->authorization_policies.size(), snap->rejected_authorization_policies.size(),
         snap->request_authentications.size(), snap->rejected_request_authentications.size());
   }
+  {
+    std::lock_guard lock(mu_);
+    current_ = snap;
+    ++snapshots_;
+  }
+  if (first) cv_.notify_all();  // WaitForSync
   callback_(std::move(snap));
 }
 
