@@ -171,15 +171,7 @@ LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source,
 
   // The readiness file follows /healthz/ready (the DaemonSet's probe, common/base/ready_file.h).
   ReadyFile ready_file(ready_file_path);
-  asio::steady_timer ready_timer(admin_ctx);
-  std::function<void()> poll_ready = [&] {
-    ready_file.Set(agent.View()->ready);
-    ready_timer.expires_after(std::chrono::milliseconds(200));
-    ready_timer.async_wait([&](const asio::error_code& ec) {
-      if (!ec) poll_ready();
-    });
-  };
-  poll_ready();
+  ready_file.Follow([&] { return agent.View()->ready; });
   std::thread admin_thread([&] { admin_ctx.run(); });
 
   // A newer agent on this node (a surge upgrade) asks this one to stand down.
@@ -218,7 +210,6 @@ LeaderExit RunLeader(AgentOptions opts, const SourceOptions& source,
   ca_server.reset();
   asio::post(admin_ctx, [&] {
     admin.Stop();
-    ready_timer.cancel();
     admin_ctx.stop();  // after Stop(), on the loop's own thread
   });
   admin_thread.join();

@@ -182,15 +182,7 @@ int main(int argc, char** argv) {
   listen_metrics();
 
   zm::ReadyFile ready_file(ready_file_path);
-  asio::steady_timer ready_timer(control);
-  std::function<void()> poll_ready = [&] {
-    ready_file.Set(readiness.Ready());
-    ready_timer.expires_after(std::chrono::milliseconds(200));
-    ready_timer.async_wait([&](const asio::error_code& ec) {
-      if (!ec) poll_ready();
-    });
-  };
-  poll_ready();
+  ready_file.Follow([&readiness] { return readiness.Ready(); });
 
   // SIGTERM: drain (DESIGN §5). Stop accepting at once: with SO_REUSEPORT a successor's
   // listeners in the same pod netns take every new connection, and without one new
@@ -205,7 +197,6 @@ int main(int argc, char** argv) {
   auto exit_now = [&] {
     config.Stop();
     metrics_retry.cancel();
-    ready_timer.cancel();
     drain_timer.cancel();
     workers.Stop();
     control.stop();
